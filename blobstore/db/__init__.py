@@ -1,0 +1,1 @@
+"""The metadata index: tables, engine and the queries the service runs."""

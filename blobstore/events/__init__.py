@@ -1,0 +1,1 @@
+"""Events: outbox messages now, the Kafka relay that publishes them."""

@@ -1,0 +1,76 @@
+"""The messages the service writes to the outbox, one per change.
+
+The `file_stored` payload is a contract with consumers in other services:
+`{key, meta: {user_id, tags, sha256, created_at}, timestamp}`. Fields may be
+added; none is ever renamed or dropped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from blobstore.clock import isoformat_utc
+
+__all__ = ["FILE_DELETED", "FILE_STORED", "SCHEMA_VERSION", "OutboxMessage", "file_event"]
+
+FILE_STORED = "file_stored"
+FILE_DELETED = "file_deleted"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """One event, written in the same transaction as the change it announces."""
+
+    event_id: uuid.UUID
+    event_type: str
+    topic: str
+    message_key: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+def file_event(
+    event_type: str,
+    *,
+    topic: str,
+    key: uuid.UUID,
+    user_id: str,
+    tags: list[str],
+    sha256: str,
+    created_at: datetime,
+    now: datetime,
+    extra: dict[str, Any] | None = None,
+) -> OutboxMessage:
+    """Build a file event whose payload follows the consumer contract.
+
+    `created_at` is when the file was stored; `now` is when this event happened
+    and becomes `timestamp`. `extra` adds optional top-level fields.
+    """
+    event_id = uuid.uuid4()
+    payload: dict[str, Any] = {
+        "key": str(key),
+        "meta": {
+            "user_id": user_id,
+            "tags": tags,
+            "sha256": sha256,
+            "created_at": isoformat_utc(created_at),
+        },
+        "timestamp": isoformat_utc(now),
+        "event_id": str(event_id),
+        "event_type": event_type,
+        "schema_version": SCHEMA_VERSION,
+    }
+    payload.update(extra or {})
+
+    return OutboxMessage(
+        event_id=event_id,
+        event_type=event_type,
+        topic=topic,
+        message_key=str(key),
+        payload=payload,
+        created_at=now,
+    )

@@ -1,0 +1,21 @@
+"""Prometheus metrics, defined once so every module counts into the same series."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+__all__ = ["UPLOADS", "UPLOAD_BYTES", "UPLOAD_SIZE"]
+
+UPLOADS = Counter(
+    "blobstore_uploads_total",
+    "Uploads that finished, by outcome (stored, deduplicated, rejected).",
+    ["outcome"],
+)
+UPLOAD_BYTES = Counter(
+    "blobstore_upload_bytes_total", "Bytes received in uploads that were stored."
+)
+UPLOAD_SIZE = Histogram(
+    "blobstore_upload_size_bytes",
+    "Size of stored uploads.",
+    buckets=[2**n for n in range(10, 34, 2)],
+)

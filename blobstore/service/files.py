@@ -1,0 +1,212 @@
+"""Uploads, reads and deletes: the steps and the order they happen in.
+
+An upload streams into storage first, with no database connection held, and
+only then opens one short transaction that records the blob, the file, its
+tags and the outbox message together.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from blobstore.clock import utc_now
+from blobstore.config import Settings
+from blobstore.db import repository
+from blobstore.db.repository import BlobRecord, FileRecord
+from blobstore.errors import ClientError, FileNotFound, UploadTooLarge
+from blobstore.events.outbox import FILE_DELETED, FILE_STORED, file_event
+from blobstore.metrics import UPLOAD_BYTES, UPLOAD_SIZE, UPLOADS
+from blobstore.service.naming import clean_content_type, clean_filename
+from blobstore.service.tags import normalize_tags
+from blobstore.storage import BlobReader, StagedBlob, StorageBackend
+
+__all__ = ["FileService", "StoredFile", "UploadBody"]
+
+logger = logging.getLogger(__name__)
+
+
+class UploadBody(Protocol):
+    """An upload as the API hands it over.
+
+    `filename`, `content_type` and `tags` are complete only once `chunks()` is
+    exhausted, because a multipart form may send its fields after the file.
+    """
+
+    filename: str | None
+    content_type: str | None
+    tags: list[str]
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """The outcome of an upload: the file's record and whether its bytes were already stored."""
+
+    record: FileRecord
+    url: str
+    deduplicated: bool
+
+
+class FileService:
+    """Stores, finds and deletes files; the API layer's only way to storage and the index."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        storage: StorageBackend,
+        engine: AsyncEngine,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.engine = engine
+        self.clock = clock
+
+    def check_declared_size(self, size: int) -> None:
+        """Reject an upload up front when its declared size is over the limit."""
+        if size > self.settings.max_upload_bytes:
+            raise self._too_large(f"declared {size} bytes")
+
+    async def upload(self, body: UploadBody, owner: str, url_base: str) -> StoredFile:
+        """Stream an upload into storage, then record it in one transaction.
+
+        The outcome is one of three: stored (new content), deduplicated (the
+        content was already on disk, nothing new written) or rejected with a
+        ClientError, in which case nothing is left behind.
+        """
+        try:
+            staged = await self._stage(body.chunks())
+        except ClientError:
+            UPLOADS.labels("rejected").inc()
+            raise
+
+        try:
+            tags = normalize_tags(body.tags)
+            filename = clean_filename(body.filename)
+            content_type = clean_content_type(body.content_type)
+
+            deduplicated = await self.storage.place(staged)
+            now = self.clock()
+            record = FileRecord(
+                key=uuid.uuid4(),
+                sha256=staged.sha256,
+                blake3=staged.blake3,
+                user_id=owner,
+                filename=filename,
+                content_type=content_type,
+                size=staged.size,
+                created_at=now,
+                tags=tuple(tags),
+            )
+            url = url_base + str(record.key)
+            await self._record_upload(staged, record, url)
+        finally:
+            await self.storage.discard(staged)
+
+        UPLOADS.labels("deduplicated" if deduplicated else "stored").inc()
+        UPLOAD_BYTES.inc(record.size)
+        UPLOAD_SIZE.observe(record.size)
+        logger.info(
+            "stored file %s sha256=%s size=%d deduplicated=%s",
+            record.key,
+            record.sha256,
+            record.size,
+            deduplicated,
+        )
+        return StoredFile(record=record, url=url, deduplicated=deduplicated)
+
+    async def _stage(self, chunks: AsyncIterator[bytes]) -> StagedBlob:
+        limit = self.settings.max_upload_bytes
+        sink = self.storage.create_sink()
+        received = 0
+        try:
+            async for chunk in chunks:
+                received += len(chunk)
+                if received > limit:
+                    raise self._too_large(f"received more than {limit} bytes")
+                await sink.write(chunk)
+            return await sink.finish()
+        except BaseException:
+            # Covers client disconnects and cancellation too: no temp file survives.
+            await sink.abort()
+            raise
+
+    async def _record_upload(self, staged: StagedBlob, record: FileRecord, url: str) -> None:
+        blob = BlobRecord(
+            sha256=staged.sha256,
+            blake3=staged.blake3,
+            size=staged.size,
+            created_at=record.created_at,
+        )
+        message = file_event(
+            FILE_STORED,
+            topic=self.settings.kafka_topic,
+            key=record.key,
+            user_id=record.user_id,
+            tags=list(record.tags),
+            sha256=record.sha256,
+            created_at=record.created_at,
+            now=record.created_at,
+            extra={
+                "size": record.size,
+                "content_type": record.content_type,
+                "filename": record.filename,
+                "url": url,
+            },
+        )
+
+        async with self.engine.begin() as conn:
+            await repository.lock_blob(conn, blob)
+            # Garbage collection removes a blob file only while holding this row
+            # lock, so a file that is there now stays until the commit. If it
+            # went between our placement and the lock, put it back.
+            if not await self.storage.exists(staged.sha256):
+                logger.warning("blob %s vanished before commit; placing it again", staged.sha256)
+                await self.storage.place(staged)
+            await repository.insert_file(conn, record, message)
+
+    async def get(self, key: uuid.UUID) -> FileRecord:
+        """Return a file's metadata, raising FileNotFound for an unknown key."""
+        async with self.engine.connect() as conn:
+            record = await repository.get_file(conn, key)
+        if record is None:
+            raise FileNotFound(f"no file with key {key}")
+        return record
+
+    async def open(self, record: FileRecord) -> BlobReader:
+        """Open the bytes of a file found by `get`."""
+        return await self.storage.open(record.sha256)
+
+    async def delete(self, key: uuid.UUID) -> FileRecord:
+        """Delete a file and announce it; its blob stays until garbage collection."""
+        async with self.engine.begin() as conn:
+            record = await repository.get_file(conn, key, for_update=True)
+            if record is None:
+                raise FileNotFound(f"no file with key {key}")
+
+            message = file_event(
+                FILE_DELETED,
+                topic=self.settings.kafka_deleted_topic,
+                key=record.key,
+                user_id=record.user_id,
+                tags=list(record.tags),
+                sha256=record.sha256,
+                created_at=record.created_at,
+                now=self.clock(),
+            )
+            await repository.delete_file(conn, key, message)
+
+        logger.info("deleted file %s", key)
+        return record
+
+    def _too_large(self, what: str) -> UploadTooLarge:
+        limit_mb = f"{self.settings.max_upload_mb:g}"
+        return UploadTooLarge(f"upload exceeds MAX_UPLOAD_MB={limit_mb} ({what})")

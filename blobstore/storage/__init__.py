@@ -1,0 +1,8 @@
+"""Blob storage: bytes and paths, nothing about users or SQL."""
+
+from __future__ import annotations
+
+from blobstore.storage.backend import BlobReader, BlobSink, StagedBlob, StorageBackend
+from blobstore.storage.local import LocalStorage
+
+__all__ = ["BlobReader", "BlobSink", "LocalStorage", "StagedBlob", "StorageBackend"]
