@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Histogram
 
-__all__ = ["UPLOADS", "UPLOAD_BYTES", "UPLOAD_SIZE"]
+__all__ = [
+    "RELAY_BATCH_SECONDS",
+    "RELAY_ERRORS",
+    "RELAY_PUBLISHED",
+    "UPLOADS",
+    "UPLOAD_BYTES",
+    "UPLOAD_SIZE",
+]
 
 UPLOADS = Counter(
     "blobstore_uploads_total",
@@ -18,4 +25,16 @@ UPLOAD_SIZE = Histogram(
     "blobstore_upload_size_bytes",
     "Size of stored uploads.",
     buckets=[2**n for n in range(10, 34, 2)],
+)
+
+RELAY_PUBLISHED = Counter(
+    "blobstore_relay_published_total", "Outbox events that the relay published to Kafka."
+)
+RELAY_ERRORS = Counter(
+    "blobstore_relay_errors_total",
+    "Relay failures by stage (connect, publish, commit, reconcile).",
+    ["stage"],
+)
+RELAY_BATCH_SECONDS = Histogram(
+    "blobstore_relay_batch_seconds", "Time to publish and record one batch of outbox events."
 )

@@ -83,6 +83,7 @@ outbox = Table(
     Column("payload", Payload, nullable=False),
     Column("created_at", Timestamp, nullable=False),
     Column("published_at", Timestamp, nullable=True),
+    Column("request_id", String(128), nullable=True),
     # The relay scans only unpublished rows; a partial index keeps that scan
     # small however long the published history grows.
     Index(
@@ -91,4 +92,15 @@ outbox = Table(
         postgresql_where=text("published_at IS NULL"),
         sqlite_where=text("published_at IS NULL"),
     ),
+)
+
+# Per topic partition, the offset after the last message that the relay
+# committed; a restarted relay reads back from here to finish its last batch.
+relay_offsets = Table(
+    "relay_offsets",
+    metadata,
+    Column("topic", String(249), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+    Column("updated_at", Timestamp, nullable=False),
 )
