@@ -1,7 +1,7 @@
 """Health checks of the components the service depends on: storage, database, Kafka.
 
 Every check runs under HEALTH_TIMEOUT_S, so a hung disk, database or broker
-turns into a failed check instead of a probe that never answers. Checks run
+turns into a failed check instead of a probe that never returns. Checks run
 concurrently, so a report takes about one timeout at most.
 """
 
@@ -86,7 +86,7 @@ class HealthChecker:
         self._last_status: dict[str, str] = {}
 
     async def readiness(self) -> HealthReport:
-        """Storage and database only: what the service needs to serve requests."""
+        """Check storage and database only, which is what serving requests needs."""
         storage, database = await asyncio.gather(
             self._run("storage", self._check_storage), self._run("database", self._check_database)
         )
@@ -95,7 +95,7 @@ class HealthChecker:
         return HealthReport(status=FAIL if failed else OK, components=components)
 
     async def report(self) -> HealthReport:
-        """All components and the outbox backlog.
+        """Check every component and read the outbox backlog.
 
         Kafka down makes the report degraded rather than failed, because
         uploads keep working and their events wait in the outbox, unless

@@ -1,7 +1,7 @@
 """The id of the request being served, visible to everything that serves it.
 
-The HTTP middleware sets it for each request; log lines and outbox rows read
-it. Code that runs outside a request (commands, the relay) sees None.
+The HTTP middleware sets it for each request, and log lines and outbox rows
+read it. Code that runs outside a request (commands, the relay) gets None.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ __all__ = [
     "valid_request_id",
 ]
 
-# The outbox.request_id column holds at most this many characters.
+# The outbox.request_id column stores at most this many characters.
 MAX_REQUEST_ID_LENGTH = 128
 
 # Characters of the ids that gateways and tracers generate (UUIDs, ULIDs,

@@ -1,9 +1,9 @@
 """Run the API under uvicorn: workers, the metrics directory, signals and logging.
 
-SIGTERM (or SIGINT) stops the server gracefully: it stops accepting
-connections, lets in-flight requests finish for up to SHUTDOWN_TIMEOUT_S,
-cancels what is left, and then runs the application's shutdown, which removes
-the temp files of cut-off uploads and closes the database pool.
+SIGTERM (or SIGINT) stops the server gracefully. It stops accepting
+connections, lets in-flight requests finish for up to SHUTDOWN_TIMEOUT_S and
+cancels what is left. Then the application's shutdown removes the temp files
+of cut-off uploads and closes the database pool.
 """
 
 from __future__ import annotations
@@ -74,9 +74,9 @@ def _metrics_directory(workers: int) -> Iterator[None]:
     """Give several workers a fresh, private PROMETHEUS_MULTIPROC_DIR, removed afterwards.
 
     prometheus-client reads the variable when it is first imported, so it must
-    be set before uvicorn spawns the workers; this process imported it earlier
-    but never serves metrics. A directory that the operator set is used as it
-    is and left in place.
+    be set before uvicorn spawns the workers. This process imported it earlier,
+    which does no harm because it never serves metrics. A directory that the
+    operator set is used as it is and left in place.
     """
     if workers == 1 or os.environ.get(MULTIPROC_DIR_VARIABLE):
         yield

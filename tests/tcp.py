@@ -19,17 +19,17 @@ def free_port() -> int:
 @contextlib.asynccontextmanager
 async def black_hole() -> AsyncIterator[int]:
     """Listen on a loopback port that accepts connections and never sends a byte."""
-    held: list[asyncio.StreamWriter] = []
+    connections: list[asyncio.StreamWriter] = []
 
     async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        held.append(writer)
+        connections.append(writer)
 
     server = await asyncio.start_server(hold, "127.0.0.1", 0)
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
         server.close()
-        for writer in held:
+        for writer in connections:
             writer.close()
         await server.wait_closed()
 

@@ -51,12 +51,12 @@ def route_template(routes: Sequence[BaseRoute], scope: Scope) -> str | None:
 
 
 class RequestContextMiddleware:
-    """Gives each request an id, then counts, times and logs it once it has been answered.
+    """Gives each request an id, then counts, times and logs it once the response is sent.
 
-    The id comes from a valid X-Request-ID header or is generated; it is sent
+    The id comes from a valid X-Request-ID header or is generated. It is sent
     back in the response and set in the request context for every log line
-    and outbox row of the request. Runs outside Starlette's error handling,
-    so 500 responses are counted and carry the id too.
+    and outbox row of the request. The middleware runs outside Starlette's
+    error handling, so 500 responses are counted and carry the id too.
     """
 
     def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:

@@ -1,6 +1,6 @@
 """Operational endpoints: liveness, readiness, the health report and metrics, at the root only.
 
-/livez answers as long as the process serves HTTP. /readyz checks what a
+/livez returns 200 as long as the process serves HTTP. /readyz checks what a
 request needs (storage and database) and returns 503 naming what failed.
 /healthz adds Kafka and the outbox backlog, for people and dashboards.
 """

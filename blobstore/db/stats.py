@@ -53,7 +53,7 @@ async def index_stats(conn: AsyncConnection) -> IndexStats:
     """Count the stored blobs and their bytes, and read the outbox backlog.
 
     NOTE: the blob count scans the whole table, so it slows down as the index
-    grows; callers run it with a timeout and cache the result.
+    grows. Callers run it with a timeout and cache the result.
     """
     count, total = (
         await conn.execute(

@@ -1,4 +1,4 @@
-"""Check that the Kafka cluster at KAFKA_BOOTSTRAP answers, for the health report."""
+"""Check that the Kafka cluster at KAFKA_BOOTSTRAP responds, for the health report."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ _LIBRDKAFKA_LOG_LEVEL = 2
 
 
 class KafkaUnavailable(Exception):
-    """Raised when the cluster does not answer a metadata request in time."""
+    """Raised when the cluster returns no metadata within the timeout."""
 
 
 def count_brokers(bootstrap: str, timeout_s: float) -> int:

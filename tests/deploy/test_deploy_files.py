@@ -194,7 +194,7 @@ def test_dockerfile_serves_the_exposed_port_on_all_interfaces() -> None:
     assert command == ["blobstore", "serve", "--host", "0.0.0.0", "--port", "8000"]
 
 
-def test_dockerignore_keeps_local_state_out_but_not_the_sources() -> None:
+def test_dockerignore_excludes_local_state() -> None:
     ignored = {
         line.strip()
         for line in (ROOT / ".dockerignore").read_text().splitlines()
@@ -219,7 +219,7 @@ def test_compose_defines_the_services() -> None:
     assert set(compose()["services"]) == {"postgres", "kafka", *BLOBSTORE_SERVICES}
 
 
-def test_compose_kafka_is_a_single_kraft_node_for_transactions() -> None:
+def test_compose_kafka_single_kraft_node() -> None:
     kafka = compose_service("kafka")
     env = kafka["environment"]
 
@@ -312,7 +312,7 @@ def test_k8s_kustomization_lists_every_manifest() -> None:
     assert sorted(kustomization["resources"]) == sorted(files)
 
 
-def test_k8s_api_runs_replicas_with_probes_on_served_paths() -> None:
+def test_k8s_api_replicas_and_probes() -> None:
     api = k8s_object("Deployment", "blobstore-api")
     container = pod_containers("Deployment", "blobstore-api")[0]
     port_names = {port["name"]: port["containerPort"] for port in container["ports"]}
@@ -353,7 +353,7 @@ def test_k8s_migration_job_runs_once() -> None:
     assert pod_containers("Job", "blobstore-migrate")[0]["command"] == ["blobstore", "migrate"]
 
 
-def test_k8s_blob_volume_is_shared_and_mounted_at_file_base_path() -> None:
+def test_k8s_blob_volume_shared_and_mounted() -> None:
     claim = k8s_object("PersistentVolumeClaim", "blobstore-files")
     pod = k8s_object("Deployment", "blobstore-api")["spec"]["template"]["spec"]
     mounts = {m["name"]: m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}

@@ -25,11 +25,11 @@ START_GUARD_S = 90
 STOP_GUARD_S = 90
 
 
-def wait_until(condition: Callable[[], bool], guard_s: float, what: str) -> None:
+def wait_until(condition: Callable[[], bool], guard_s: float, description: str) -> None:
     deadline = time.monotonic() + guard_s
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting after {guard_s}s for {what}")
+            raise AssertionError(f"gave up waiting after {guard_s}s for {description}")
         time.sleep(0.05)
 
 
@@ -116,6 +116,6 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 
     for server in started:
         if server.process.poll() is None:
-            # The server leads its own process group, which holds its workers too.
+            # The server leads its own process group, which contains its workers too.
             os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait()
