@@ -100,7 +100,7 @@ class Settings:
                 env, "HEALTH_TIMEOUT_S", DEFAULT_HEALTH_TIMEOUT_S
             ),
             health_require_kafka=_parse_bool(env, "HEALTH_REQUIRE_KAFKA", default=False),
-            shutdown_timeout_s=_parse_positive_int(
+            shutdown_timeout_s=_parse_seconds(
                 env, "SHUTDOWN_TIMEOUT_S", DEFAULT_SHUTDOWN_TIMEOUT_S
             ),
         )
@@ -173,9 +173,17 @@ def _parse_public_url(env: Mapping[str, str]) -> str | None:
     return raw if raw.endswith("/") else raw + "/"
 
 
-def _parse_positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+def _non_blank(env: Mapping[str, str], name: str) -> str | None:
+    """Return the variable's value, or None when it is unset or blank."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
+        return None
+    return raw
+
+
+def _parse_positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _non_blank(env, name)
+    if raw is None:
         return default
 
     try:
@@ -187,9 +195,9 @@ def _parse_positive_float(env: Mapping[str, str], name: str, default: float) -> 
     return value
 
 
-def _parse_positive_int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
+def _parse_seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = _non_blank(env, name)
+    if raw is None:
         return default
 
     try:
@@ -208,8 +216,8 @@ def _parse_choice(
     default: str,
     normalize: Callable[[str], str],
 ) -> str:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
+    raw = _non_blank(env, name)
+    if raw is None:
         return default
 
     value = normalize(raw.strip())

@@ -164,15 +164,23 @@ class IndexStatsCollector(Collector):
                 and time.monotonic() - self._refreshed_at < self._max_age_s
             ):
                 return
+            was_up = self._refreshed_at is None or self._stats is not None
+            error = ""
             try:
                 self._stats = await asyncio.wait_for(self._query(), self._timeout_s)
             except TimeoutError:
                 self._stats = None
-                logger.warning("index statistics query timed out after %gs", self._timeout_s)
+                error = f"timed out after {self._timeout_s:g}s"
             except Exception as exc:  # Reported as index_stats_up 0; the scrape goes on.
                 self._stats = None
-                logger.warning("index statistics query failed: %s", exc)
+                error = str(exc)
             self._refreshed_at = time.monotonic()
+
+            # Log when the query starts failing and when it recovers, not on every scrape.
+            if self._stats is None and was_up:
+                logger.warning("index statistics query failed: %s", error)
+            elif self._stats is not None and not was_up:
+                logger.info("index statistics query recovered")
 
     def collect(self) -> Iterator[Metric]:
         stats = self._stats

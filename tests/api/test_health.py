@@ -21,8 +21,8 @@ from blobstore.config import Settings
 from blobstore.db.engine import create_engine
 from blobstore.health import HealthChecker
 from blobstore.storage import LocalStorage
-from tests.helpers import temp_files, upload
-from tests.tcp import FreezableProxy, black_hole, free_port
+from tests.helpers import app_behind_proxy, temp_files, upload
+from tests.tcp import black_hole, free_port
 
 HEALTH_TIMEOUT_S = 0.5
 # A guard so that a probe that hangs fails the test instead of hanging the suite.
@@ -211,25 +211,15 @@ async def test_database_check_on_silent_server_times_out(tmp_path: Path) -> None
 async def test_probes_when_database_hangs_return_503(
     migrated_postgres: URL, tmp_path: Path
 ) -> None:
-    host, port = migrated_postgres.host or "127.0.0.1", migrated_postgres.port or 5432
-    async with FreezableProxy(host, port) as proxy:
-        settings = Settings.from_env({"FILE_BASE_PATH": str(tmp_path / "files")})
-        settings = replace(
-            settings,
-            database_url=migrated_postgres.set(host="127.0.0.1", port=proxy.port),
-            health_timeout_s=HEALTH_TIMEOUT_S,
-        )
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                before = await get(client, "/readyz")
-                proxy.freeze()
-                ready = await get(client, "/readyz")
-                health = await get(client, "/healthz")
-                live = await get(client, "/livez")
-            # Closing the pool at shutdown must not wait on the frozen connections.
-            proxy.cut()
+    async with app_behind_proxy(migrated_postgres, tmp_path / "files", HEALTH_TIMEOUT_S) as (
+        client,
+        proxy,
+    ):
+        before = await get(client, "/readyz")
+        proxy.freeze()
+        ready = await get(client, "/readyz")
+        health = await get(client, "/healthz")
+        live = await get(client, "/livez")
 
     assert before.status_code == 200
     assert ready.status_code == 503

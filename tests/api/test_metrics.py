@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -14,10 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.engine import URL
 from starlette.applications import Starlette
 
-from blobstore.api import create_app
-from blobstore.config import Settings
-from tests.helpers import upload
-from tests.tcp import FreezableProxy
+from tests.helpers import app_behind_proxy, upload
 
 SCRAPE_GUARD_S = 30
 
@@ -167,21 +163,9 @@ async def test_metric_names_follow_prometheus_conventions(client: httpx.AsyncCli
 async def test_scrape_with_hung_database_reports_index_stats_down(
     migrated_postgres: URL, tmp_path: Path
 ) -> None:
-    host, port = migrated_postgres.host or "127.0.0.1", migrated_postgres.port or 5432
-    async with FreezableProxy(host, port) as proxy:
-        settings = Settings.from_env({"FILE_BASE_PATH": str(tmp_path / "files")})
-        settings = replace(
-            settings,
-            database_url=migrated_postgres.set(host="127.0.0.1", port=proxy.port),
-            health_timeout_s=0.5,
-        )
-        app = create_app(settings)
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                proxy.freeze()
-                samples = await scrape(client)
-            proxy.cut()
+    async with app_behind_proxy(migrated_postgres, tmp_path / "files", 0.5) as (client, proxy):
+        proxy.freeze()
+        samples = await scrape(client)
 
     assert value(samples, "blobstore_index_stats_up") == 0
     assert ("blobstore_stored_blobs", frozenset()) not in samples

@@ -80,4 +80,5 @@ def test_logs_hold_no_password_token_or_content(
         "req-bad-token",
         access[-1]["request_id"],
     ]
+    assert [line for line in lines if line["logger"] == "uvicorn.access"] == []
     assert [json.loads(line) for line in migrate.stderr.splitlines()]
