@@ -8,11 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.server.conftest import ServerProcess
+from tests.server.conftest import ServerProcess, wait_until
 
 BATCH = 24
 MAX_BATCHES = 20
 CONCURRENCY = 8
+GUARD_S = 60
 
 
 def metric_total(text: str, name: str, **labels: str) -> float:
@@ -25,12 +26,12 @@ def metric_total(text: str, name: str, **labels: str) -> float:
     )
 
 
-def livez_pids(server: ServerProcess) -> list[int]:
-    """The worker pid of each /livez request in the access log."""
+def access_pids(server: ServerProcess, route: str = "/livez") -> list[int]:
+    """The worker pid of each request to `route` in the access log."""
     return [
         line["pid"]
         for line in server.json_lines()
-        if line["logger"] == "blobstore.access" and line.get("route") == "/livez"
+        if line["logger"] == "blobstore.access" and line.get("route") == route
     ]
 
 
@@ -45,8 +46,10 @@ def test_two_workers_share_one_set_of_counters(
 ) -> None:
     server = start_server("--workers", "2")
     metrics_dirs = list(server.tmp_dir.glob("blobstore-metrics-*"))
-    # The fixture's own /livez requests count too.
-    sent = len(livez_pids(server))
+    # The fixture's own /livez request counts too. A request is logged just
+    # after its response is sent (and counted), so wait for the line.
+    wait_until(lambda: bool(access_pids(server)), GUARD_S, "the first access line")
+    sent = len(access_pids(server))
 
     # Which worker accepts a connection is up to the kernel; keep sending
     # batches until both have served some.
@@ -55,7 +58,7 @@ def test_two_workers_share_one_set_of_counters(
             statuses = list(pool.map(fresh_connection_get, [f"{server.base_url}/livez"] * BATCH))
             sent += len(statuses)
             assert statuses == [200] * BATCH
-            if len(set(livez_pids(server))) == 2:
+            if len(set(access_pids(server))) == 2:
                 break
         uploads = list(
             pool.map(
@@ -67,12 +70,14 @@ def test_two_workers_share_one_set_of_counters(
                 range(6),
             )
         )
+    wait_until(lambda: len(access_pids(server)) == sent, GUARD_S, f"{sent} /livez access lines")
+    wait_until(lambda: len(access_pids(server, "/files")) == 6, GUARD_S, "6 /files access lines")
     text = httpx.get(f"{server.base_url}/metrics", timeout=30).text
     status = server.stop()
 
     assert len(metrics_dirs) == 1
-    assert len(set(livez_pids(server))) == 2
-    assert len(livez_pids(server)) == sent
+    assert len(set(access_pids(server))) == 2
+    assert len(access_pids(server)) == sent
     assert uploads == [201] * 6
     assert metric_total(text, "blobstore_http_requests_total", route="/livez") == sent
     assert (
