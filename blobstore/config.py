@@ -7,19 +7,44 @@ accepts a request, with a message that names the variable and the value.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-__all__ = ["ConfigError", "Settings"]
+__all__ = ["ENV_VARS", "LOG_FORMATS", "LOG_LEVELS", "ConfigError", "Settings"]
 
 DEFAULT_BASE_PATH = "data/files"
 DEFAULT_MAX_UPLOAD_MB = 10.0
+DEFAULT_HEALTH_TIMEOUT_S = 2.0
+DEFAULT_SHUTDOWN_TIMEOUT_S = 30
 MEBIBYTE = 1024 * 1024
+
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+# Every environment variable that `Settings.from_env` reads. Deployment files
+# are checked against this list, and a test checks the list against the reads.
+ENV_VARS = frozenset(
+    {
+        "FILE_BASE_PATH",
+        "DATABASE_URL",
+        "FILE_PUBLIC_URL",
+        "MAX_UPLOAD_MB",
+        "KAFKA_BOOTSTRAP",
+        "KAFKA_TOPIC",
+        "KAFKA_DELETED_TOPIC",
+        "RELAY_ENABLED",
+        "LOG_FORMAT",
+        "LOG_LEVEL",
+        "HEALTH_TIMEOUT_S",
+        "HEALTH_REQUIRE_KAFKA",
+        "SHUTDOWN_TIMEOUT_S",
+    }
+)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -46,6 +71,11 @@ class Settings:
     kafka_topic: str = "file_stored"
     kafka_deleted_topic: str = "file_deleted"
     relay_enabled: bool = False
+    log_format: str = "text"
+    log_level: str = "INFO"
+    health_timeout_s: float = DEFAULT_HEALTH_TIMEOUT_S
+    health_require_kafka: bool = False
+    shutdown_timeout_s: int = DEFAULT_SHUTDOWN_TIMEOUT_S
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +94,15 @@ class Settings:
             kafka_topic=_parse_topic(env, "KAFKA_TOPIC", "file_stored"),
             kafka_deleted_topic=_parse_topic(env, "KAFKA_DELETED_TOPIC", "file_deleted"),
             relay_enabled=_parse_bool(env, "RELAY_ENABLED", default=False),
+            log_format=_parse_choice(env, "LOG_FORMAT", LOG_FORMATS, "text", str.lower),
+            log_level=_parse_choice(env, "LOG_LEVEL", LOG_LEVELS, "INFO", str.upper),
+            health_timeout_s=_parse_positive_float(
+                env, "HEALTH_TIMEOUT_S", DEFAULT_HEALTH_TIMEOUT_S
+            ),
+            health_require_kafka=_parse_bool(env, "HEALTH_REQUIRE_KAFKA", default=False),
+            shutdown_timeout_s=_parse_seconds(
+                env, "SHUTDOWN_TIMEOUT_S", DEFAULT_SHUTDOWN_TIMEOUT_S
+            ),
         )
 
     @property
@@ -78,6 +117,18 @@ class Settings:
     @property
     def database_url_for_logs(self) -> str:
         return self.database_url.render_as_string(hide_password=True)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Configured values that must never appear in logs or responses.
+
+        The database password is listed as written in DATABASE_URL too, where
+        special characters are percent-encoded.
+        """
+        password = self.database_url.password
+        if not password:
+            return ()
+        return tuple(dict.fromkeys([str(password), quote(str(password), safe="")]))
 
 
 def _parse_database_url(env: Mapping[str, str], base_path: Path) -> URL:
@@ -122,9 +173,17 @@ def _parse_public_url(env: Mapping[str, str]) -> str | None:
     return raw if raw.endswith("/") else raw + "/"
 
 
-def _parse_positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+def _non_blank(env: Mapping[str, str], name: str) -> str | None:
+    """Return the variable's value, or None when it is unset or blank."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
+        return None
+    return raw
+
+
+def _parse_positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _non_blank(env, name)
+    if raw is None:
         return default
 
     try:
@@ -133,6 +192,37 @@ def _parse_positive_float(env: Mapping[str, str], name: str, default: float) -> 
         raise ConfigError(name, raw, "must be a number") from None
     if not value > 0 or value == float("inf"):
         raise ConfigError(name, raw, "must be a positive finite number")
+    return value
+
+
+def _parse_seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = _non_blank(env, name)
+    if raw is None:
+        return default
+
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, raw, "must be a whole number of seconds") from None
+    if value < 1:
+        raise ConfigError(name, raw, "must be at least 1")
+    return value
+
+
+def _parse_choice(
+    env: Mapping[str, str],
+    name: str,
+    choices: tuple[str, ...],
+    default: str,
+    normalize: Callable[[str], str],
+) -> str:
+    raw = _non_blank(env, name)
+    if raw is None:
+        return default
+
+    value = normalize(raw.strip())
+    if value not in choices:
+        raise ConfigError(name, raw, f"must be one of {', '.join(choices)}")
     return value
 
 

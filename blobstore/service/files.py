@@ -22,7 +22,7 @@ from blobstore.db import repository
 from blobstore.db.repository import BlobRecord, FileRecord
 from blobstore.errors import ClientError, FileNotFound, UploadTooLarge
 from blobstore.events.outbox import FILE_DELETED, FILE_STORED, file_event
-from blobstore.metrics import UPLOAD_BYTES, UPLOAD_SIZE, UPLOADS
+from blobstore.metrics import DEDUPLICATED_BYTES, UPLOAD_BYTES, UPLOAD_SIZE, UPLOADS
 from blobstore.service.naming import clean_content_type, clean_filename
 from blobstore.service.tags import normalize_tags
 from blobstore.storage import BlobReader, StagedBlob, StorageBackend
@@ -83,10 +83,13 @@ class FileService:
         ClientError, in which case nothing is left behind.
         """
         try:
-            staged = await self._stage(body.chunks())
+            return await self._upload(body, owner, url_base)
         except ClientError:
             UPLOADS.labels("rejected").inc()
             raise
+
+    async def _upload(self, body: UploadBody, owner: str, url_base: str) -> StoredFile:
+        staged = await self._stage(body.chunks())
 
         try:
             tags = normalize_tags(body.tags)
@@ -114,6 +117,8 @@ class FileService:
         UPLOADS.labels("deduplicated" if deduplicated else "stored").inc()
         UPLOAD_BYTES.inc(record.size)
         UPLOAD_SIZE.observe(record.size)
+        if deduplicated:
+            DEDUPLICATED_BYTES.inc(record.size)
         logger.info(
             "stored file %s sha256=%s size=%d deduplicated=%s",
             record.key,
