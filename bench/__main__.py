@@ -59,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--duration", type=float, help="seconds per load measurement (default 10, 3 with --quick)"
     )
+
     parser.add_argument(
         "--upload-sizes",
         help="large upload sizes, comma-separated (default 256M,1G; 256M with --quick)",
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--lookup-tags", type=int, default=10_000, help="distinct tags for lookups (default 10000)"
     )
+
     parser.add_argument(
         "--relay-events",
         type=int,
@@ -89,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         default=1000,
         help="messages per Kafka transaction, relay and producer (default 1000)",
     )
+
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -146,8 +149,10 @@ def main(argv: list[str] | None = None) -> int:
             f"warning: --repeat {options.repeat} gives no min/median/max spread worth "
             f"publishing; use at least {MIN_REPEAT}"
         )
-    # SIGTERM takes the same path as Ctrl-C, so the servers are stopped either way.
+    # SIGTERM takes the same path as Ctrl-C, so the servers are stopped either way. SIGINT
+    # gets its handler back too: a shell starts background jobs with SIGINT ignored.
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     names = args.scenarios or list(SCENARIOS)
     started = datetime.now(UTC)
@@ -181,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                 results[name] = {**outcome.to_json(), "run": run_id}
                 output.write_text(json.dumps({"run": run, "scenarios": results}, indent=1))
     except KeyboardInterrupt:
-        step("interrupted: servers stopped; finished scenarios are in " + str(output))
+        finished = f"finished scenarios are in {output}" if results else "no scenario finished"
+        step(f"interrupted: servers stopped, {finished}")
         return 130
     finally:
         if args.keep_workdir:

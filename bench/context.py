@@ -1,4 +1,4 @@
-"""What every scenario gets: the options of the run, its servers and its folders."""
+"""The run context every scenario gets: options, servers and folders."""
 
 from __future__ import annotations
 

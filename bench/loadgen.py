@@ -5,9 +5,9 @@ their CPU is measured apart from the server's.
     python -m bench.loadgen small --port P --concurrency C --duration S --size 4096
     python -m bench.loadgen download --port P --path /files/KEY --connections 4 --duration S
 
-Each prints one JSON line. All speak HTTP/1.1 over plain sockets: the large
+Each prints one JSON line. All speak HTTP/1.1 over plain sockets. The large
 upload sends the file with sendfile(2), the small uploads reuse one keep-alive
-connection per client, and downloads read 1 MiB per call, so the client costs
+connection per client, and downloads read 1 MiB per call. The client so costs
 little CPU per request or per byte.
 """
 
@@ -193,7 +193,7 @@ def _download_client(port: int, path: str, deadline: float, totals: list[int]) -
             head_end = buffer.index(b"\r\n\r\n", 0, received) + 4
             status, length = _parse_head(bytes(buffer[: head_end - 4]))
             if status != 200:
-                raise RuntimeError(f"GET {path} answered {status}")
+                raise RuntimeError(f"GET {path} returned status {status}, expected 200")
             remaining = length - (received - head_end)
             while remaining > 0:
                 count = sock.recv_into(view, min(remaining, READ_BUFFER_BYTES))
@@ -207,7 +207,7 @@ def download(port: int, path: str, connections: int, duration: float) -> dict[st
     """Download `path` repeatedly over `connections` connections for `duration` seconds.
 
     wrk reads responses 8 KiB at a time, which on a two-core machine caps large
-    downloads below what nginx serves; this client reads 1 MiB per recv call.
+    downloads below what nginx serves. This client reads 1 MiB per recv call.
     A response still arriving at the deadline is finished and counted.
     """
     totals: list[int] = []

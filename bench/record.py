@@ -1,4 +1,4 @@
-"""What a scenario hands back: rows of measurements, each beside its baseline."""
+"""Scenario results: rows of measurements, each beside its baseline."""
 
 from __future__ import annotations
 

@@ -2,8 +2,9 @@
 
 `Stack` starts each one on first use and stops everything it started when the
 run ends, also on Ctrl-C or an error. PostgreSQL and Kafka come from the
-project's scripts/postgres and scripts/kafka; a server those scripts already
-run is reused and left running, with the benchmark in a database of its own.
+project's scripts/postgres and scripts/kafka. A server that those scripts
+already run is reused and left running, and the benchmark then works in a
+database of its own.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class Stack:
         return self._kafka
 
     def create_topic(self, name: str, partitions: int = 3) -> None:
-        """Create a Kafka topic unless it exists, so that nobody waits for auto-creation."""
+        """Create a Kafka topic unless it exists, so that no client waits for auto-creation."""
         from confluent_kafka import KafkaError, KafkaException
         from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
@@ -129,7 +130,7 @@ class Stack:
 
         step(f"starting {name} (scripts/{script} start)")
         started = subprocess.run([path, "start"], capture_output=True, text=True, check=False)
-        # Stop it even when start failed half-way: the script cleans up what it began.
+        # Stop it even when start failed half-way, because the script cleans up what it began.
         self._cleanups.callback(subprocess.run, [path, "stop"], capture_output=True, check=False)
         if started.returncode != 0:
             raise RuntimeError(f"scripts/{script} start failed:\n{started.stderr[-2000:]}")
@@ -138,7 +139,7 @@ class Stack:
     # The service under test
 
     def service_env(self, **extra: str) -> dict[str, str]:
-        """The environment blobstore commands run with in this run."""
+        """Return the environment that blobstore commands get in this run."""
         env = {
             **os.environ,
             "FILE_BASE_PATH": str(self.blob_dir),
@@ -153,14 +154,14 @@ class Stack:
         return env
 
     def blobstore(self, **env: str) -> Server:
-        """Start `python -m blobstore serve` on a free port; it is stopped at close."""
+        """Start `python -m blobstore serve` on a free port, until the scenario ends."""
         port = free_port()
         command = [sys.executable, "-m", "blobstore", "serve", "--port", str(port)]
         command += ["--workers", str(self.workers)]
         return self._start("blobstore", command, env=self.service_env(**env), port=port)
 
     def relay_available(self) -> bool:
-        """Whether this tree has a `blobstore relay` command."""
+        """Return whether this tree has a `blobstore relay` command."""
         probe = subprocess.run(
             [sys.executable, "-m", "blobstore", "relay", "--help"],
             capture_output=True,

@@ -46,7 +46,10 @@ def measure_upload(server: Server, file: Path, mode: str) -> UploadMeasurement:
     io_after = procfs.io_counters(pid)
     peak_kib = procfs.memory_kib(pid)["VmHWM"]
     if result["status"] != 201:
-        raise RuntimeError(f"{server.name} answered {result['status']}: {result['response']}")
+        raise RuntimeError(
+            f"upload to {server.name} returned status {result['status']}, expected 201: "
+            f"{result['response']}"
+        )
 
     seconds = result["seconds"]
     written = (io_after["write_bytes"] - io_before["write_bytes"]) - (

@@ -2,7 +2,7 @@
 
 It does what that design did on every upload: read the whole body into
 memory, hash it with sha256 and BLAKE3, write it to its sharded path, and
-flush a Kafka producer before answering. Hashing and writing run on the event
+flush a Kafka producer before it sends the response. Hashing and writing run on the event
 loop, as they did there. Unlike blobstore it writes no index row and does not
 fsync, which only makes this baseline faster than the real thing was.
 

@@ -18,7 +18,7 @@ from confluent_kafka import KafkaException, Producer
 
 
 def event_payload(key: str) -> bytes:
-    """A message of the size and shape of a file_stored event."""
+    """Build a message of the size and shape of a file_stored event."""
     now = datetime.now(UTC).isoformat()
     payload = {
         "key": key,

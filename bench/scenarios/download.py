@@ -68,7 +68,7 @@ def run(ctx: Context) -> ScenarioResult:
                 cpu_before = procfs.cpu_seconds(target.pid)
                 measured = _measure(ctx, target, stored, large=stored is large)
                 cpu = procfs.cpu_seconds(target.pid) - cpu_before
-                # nginx serves from its worker processes, so its master's CPU says nothing.
+                # nginx serves from its worker processes, so the master's CPU time is no measure.
                 if target is server:
                     load.setdefault("server_cpu_share", []).append(cpu / measured["seconds"])
                 load.setdefault(f"client_cpu_share_{target.name}", []).append(

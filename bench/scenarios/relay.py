@@ -2,8 +2,10 @@
 
 Baseline: a bare confluent-kafka transactional producer sending messages of the
 same shape with the same batch size (bench/baselines/producer.py). The relay
-part runs only where the tree has a `blobstore relay` command; it is started
-with RELAY_BATCH_SIZE set to the batch size, which it may or may not read.
+part runs only where the tree has a `blobstore relay` command.
+
+NOTE: the relay is started with RELAY_BATCH_SIZE set to the batch size, a
+name guessed before the relay existed; check that the relay reads it.
 """
 
 from __future__ import annotations
