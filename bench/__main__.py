@@ -134,30 +134,16 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = _parser()
-    args = parser.parse_args(argv)
-    unknown = [name for name in args.scenarios if name not in SCENARIOS]
-    if unknown:
-        parser.error(f"unknown scenario {unknown[0]!r}: choose from {', '.join(SCENARIOS)}")
-    try:
-        options = _options(args)
-    except ValueError as exc:
-        print(f"python -m bench: {exc}", file=sys.stderr)
-        return 2
-    if options.repeat < MIN_REPEAT:
-        step(
-            f"warning: --repeat {options.repeat} gives no min/median/max spread worth "
-            f"publishing; use at least {MIN_REPEAT}"
-        )
+    names, options, args = _arguments(argv)
     # SIGTERM takes the same path as Ctrl-C, so the servers are stopped either way. SIGINT
     # gets its handler back too: a shell starts background jobs with SIGINT ignored.
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    names = args.scenarios or list(SCENARIOS)
     started = datetime.now(UTC)
     run_id = started.strftime("%Y%m%dT%H%M%SZ")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    output = RESULTS_DIR / f"{run_id}.json"
     workdir = Path(tempfile.mkdtemp(prefix="blobstore-bench-", dir=args.workdir))
     run: dict[str, Any] = {
         "command": shlex.join(["python", "-m", "bench", *argv]),
@@ -165,25 +151,19 @@ def main(argv: list[str] | None = None) -> int:
         "note": args.note,
         "options": {
             **vars(options),
-            "upload_sizes_mib": [s // MEBIBYTE for s in options.upload_sizes],
+            "upload_sizes_mib": [size // MEBIBYTE for size in options.upload_sizes],
         },
         "machine": describe(workdir),
     }
     results: dict[str, Any] = {}
-    output = RESULTS_DIR / f"{run_id}.json"
     step(f"run {run_id}: {', '.join(names)}; work folder {workdir}")
 
     try:
         with Stack(workdir) as stack:
             context = Context(options, stack, workdir, RESULTS_DIR)
             for index, name in enumerate(names, start=1):
-                title, scenario = SCENARIOS[name]
-                step(f"scenario {index}/{len(names)}: {name} ({title})")
-                try:
-                    outcome = _run_scenario(name, title, scenario, context)
-                finally:
-                    stack.end_scenario()
-                results[name] = {**outcome.to_json(), "run": run_id}
+                step(f"scenario {index}/{len(names)}: {name} ({SCENARIOS[name][0]})")
+                results[name] = {**_run_scenario(name, context).to_json(), "run": run_id}
                 output.write_text(json.dumps({"run": run, "scenarios": results}, indent=1))
     except KeyboardInterrupt:
         finished = f"finished scenarios are in {output}" if results else "no scenario finished"
@@ -205,10 +185,32 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if any(result["status"] == "failed" for result in results.values()) else 0
 
 
-def _run_scenario(name: str, title: str, scenario: Any, context: Context) -> ScenarioResult:
-    """Run one scenario; an error fails it alone, and the run goes on with the next."""
+def _arguments(argv: list[str]) -> tuple[list[str], Options, argparse.Namespace]:
+    """Parse and check the command line; exit with status 2 on a bad value."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.scenarios if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario {unknown[0]!r}: choose from {', '.join(SCENARIOS)}")
     try:
-        outcome: ScenarioResult = scenario(context)
+        options = _options(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if options.repeat < 1 or options.duration <= 0:
+        parser.error("--repeat must be at least 1 and --duration positive")
+    if options.repeat < MIN_REPEAT:
+        step(
+            f"warning: --repeat {options.repeat} gives no min/median/max spread worth "
+            f"publishing; use at least {MIN_REPEAT}"
+        )
+    return args.scenarios or list(SCENARIOS), options, args
+
+
+def _run_scenario(name: str, context: Context) -> ScenarioResult:
+    """Run one scenario and stop its servers; an error fails this scenario alone."""
+    title, scenario = SCENARIOS[name]
+    try:
+        outcome = scenario(context)
     except KeyboardInterrupt:
         raise
     except Exception as exc:
@@ -217,6 +219,8 @@ def _run_scenario(name: str, title: str, scenario: Any, context: Context) -> Sce
         return ScenarioResult(
             name, title, status="failed", notes=[f"failed: {type(exc).__name__}: {exc}"]
         )
+    finally:
+        context.stack.end_scenario()
     return outcome
 
 

@@ -145,7 +145,7 @@ def _idle_latencies(ctx: Context) -> list[float]:
     # A topic of its own, so the consumer can read from the start without the backlog.
     topic = f"{stack.topic}-latency"
     stack.create_topic(topic)
-    relay = stack.relay()
+    relay = stack.relay(KAFKA_TOPIC=topic)
     server = stack.blobstore(KAFKA_TOPIC=topic)
     received: dict[str, float] = {}
     ready = threading.Event()
