@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: small sizes and short durations, about two minutes",
+        help="smoke run: small sizes and 3-second measurements, to check the harness",
     )
     parser.add_argument(
         "--repeat",
