@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from blobstore.api import create_app
+from blobstore.config import Settings
 from blobstore.db.models import blobs, file_tags, files, outbox
 
 TABLES = {"blobs": blobs, "files": files, "file_tags": file_tags, "outbox": outbox}
@@ -58,3 +62,23 @@ def blob_files(base: Path) -> list[Path]:
 
 def temp_files(base: Path) -> list[Path]:
     return sorted((base / "tmp").glob("*"))
+
+
+@contextlib.asynccontextmanager
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """Run an app built from `settings` and yield a client for it."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+async def assert_nothing_stored(engine: AsyncEngine, base: Path) -> None:
+    """Check that no row, blob or temp file exists: what a rejected upload must leave."""
+    counts = await row_counts(engine)
+    assert counts["files"] == 0
+    assert counts["blobs"] == 0
+    assert counts["outbox"] == 0
+    assert blob_files(base) == []
+    assert temp_files(base) == []
