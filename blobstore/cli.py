@@ -14,6 +14,8 @@ __all__ = ["main"]
 
 logger = logging.getLogger("blobstore")
 
+HTTP_KEEP_ALIVE_S = 5
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
@@ -59,6 +61,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"blobstore: invalid --workers={args.workers}: must be at least 1", file=sys.stderr)
         return 2
 
+    # Building the application parses the token keys and the inline allow-list,
+    # so a bad value stops here with its variable named, not in every worker.
+    from blobstore.api import create_app
+
+    try:
+        create_app(settings)
+    except ConfigError as exc:
+        print(f"blobstore: {exc}", file=sys.stderr)
+        return 2
+
     # The embedded default migrates itself so that a first run needs no setup;
     # a shared server is migrated on purpose, by `blobstore migrate` or a job.
     if settings.is_embedded:
@@ -74,6 +86,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         http="httptools",
         log_level="info",
         timeout_graceful_shutdown=30,
+        # An idle keep-alive connection is closed after this many seconds. A
+        # stalled request body is cut off by UPLOAD_IDLE_TIMEOUT_S in the app.
+        timeout_keep_alive=HTTP_KEEP_ALIVE_S,
     )
     return 0
 
