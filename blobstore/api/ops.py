@@ -8,11 +8,35 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from blobstore.api.openapi import document, problems
 from blobstore.service import FileService
 
 __all__ = ["ops_routes"]
 
 
+_HEALTH = {
+    "type": "object",
+    "required": ["status", "components"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "fail"]},
+        "components": {"type": "object"},
+    },
+}
+
+
+@document(
+    get={
+        "operationId": "getHealth",
+        "summary": "Database and storage status",
+        "responses": {
+            "200": {"description": "Healthy", "content": {"application/json": {"schema": _HEALTH}}},
+            "503": {
+                "description": "A component failed",
+                "content": {"application/json": {"schema": _HEALTH}},
+            },
+        },
+    }
+)
 async def healthz(request: Request) -> Response:
     service: FileService = request.app.state.service
     checks: dict[str, dict[str, str]] = {}
@@ -35,6 +59,16 @@ async def healthz(request: Request) -> Response:
     )
 
 
+@document(
+    get={
+        "operationId": "getMetrics",
+        "summary": "Prometheus metrics",
+        "responses": {
+            "200": {"description": "Text exposition format", "content": {"text/plain": {}}},
+            **problems(500),
+        },
+    }
+)
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
