@@ -28,6 +28,8 @@ caller's language; `detail` is always the English text.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 __all__ = [
     "AuthenticationRequired",
     "BlobstoreError",
@@ -56,13 +58,15 @@ class ClientError(BlobstoreError):
     """A request that the service cannot serve as sent.
 
     `message` is an English template filled with `params` by str.format;
-    `detail` is the filled-in English sentence. `status`, `code` and `title`
-    are fixed per subclass; `headers` go out with the error response.
+    `detail` is the filled-in English sentence. `status`, `code`, `title` and
+    `default_headers` are fixed per subclass; `headers` go out with the error
+    response.
     """
 
     status = 400
     code = "invalid_request"
     title = "Invalid request"
+    default_headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, message: str, /, **params: object) -> None:
         # Without parameters the message is used as it is, so a caller that
@@ -72,7 +76,7 @@ class ClientError(BlobstoreError):
         self.message = message
         self.params = params
         self.detail = detail
-        self.headers: dict[str, str] = {}
+        self.headers = dict(self.default_headers)
 
 
 class InvalidRequest(ClientError):
@@ -129,11 +133,8 @@ class AuthenticationRequired(ClientError):
     status = 401
     code = "authentication_required"
     title = "Authentication required"
-
-    def __init__(self, message: str, /, **params: object) -> None:
-        super().__init__(message, **params)
-        # RFC 6750 section 3.1: a request without credentials gets no error code.
-        self.headers["WWW-Authenticate"] = 'Bearer realm="blobstore"'
+    # RFC 6750 section 3.1: a request without credentials gets no error code.
+    default_headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="blobstore"'}
 
 
 class Forbidden(ClientError):
@@ -158,11 +159,8 @@ class RequestTimeout(ClientError):
     status = 408
     code = "request_timeout"
     title = "Request timeout"
-
-    def __init__(self, message: str, /, **params: object) -> None:
-        super().__init__(message, **params)
-        # The rest of the body may still arrive; the connection cannot be reused.
-        self.headers["Connection"] = "close"
+    # The rest of the body may still arrive, so the connection cannot be reused.
+    default_headers: ClassVar[dict[str, str]] = {"Connection": "close"}
 
 
 class PreconditionFailed(ClientError):

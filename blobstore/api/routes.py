@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
@@ -32,6 +33,17 @@ _FILE_HEADERS = {
     "Repr-Digest": ref("headers", "ReprDigest"),
     "Content-Disposition": ref("headers", "ContentDisposition"),
 }
+
+
+def _key_operation(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    """Return an OpenAPI operation on one file named by the `key` path parameter."""
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "security": _BEARER_OPTIONAL,
+        "parameters": [ref("parameters", "FileKey")],
+        "responses": {**responses, **problems(400, 401, 404, 500)},
+    }
 
 
 def _service(request: Request) -> FileService:
@@ -189,16 +201,14 @@ _GET_FILE = {
 @document(
     get={"operationId": "getFile", "summary": "Download a file", **_GET_FILE},
     head={"operationId": "headFile", "summary": "A file's download headers", **_GET_FILE},
-    delete={
-        "operationId": "deleteFile",
-        "summary": "Delete a file (owner or admin)",
-        "security": _BEARER_OPTIONAL,
-        "parameters": [ref("parameters", "FileKey")],
-        "responses": {
+    delete=_key_operation(
+        "deleteFile",
+        "Delete a file (owner or admin)",
+        {
             "204": {"description": "Deleted; the content stays until garbage collection."},
-            **problems(400, 401, 403, 404, 500),
+            **problems(403),
         },
-    },
+    ),
 )
 class FileResource(HTTPEndpoint):
     """One file by key: GET and HEAD download it, DELETE removes it.
@@ -220,19 +230,16 @@ class FileResource(HTTPEndpoint):
 
 
 @document(
-    get={
-        "operationId": "getFileMeta",
-        "summary": "A file's metadata",
-        "security": _BEARER_OPTIONAL,
-        "parameters": [ref("parameters", "FileKey")],
-        "responses": {
+    get=_key_operation(
+        "getFileMeta",
+        "A file's metadata",
+        {
             "200": {
                 "description": "The file's metadata.",
                 "content": {"application/json": {"schema": ref("schemas", "File")}},
-            },
-            **problems(400, 401, 404, 500),
+            }
         },
-    }
+    )
 )
 async def get_file_meta(request: Request) -> Response:
     record = await _service(request).get(_key(request), _reader(request))
