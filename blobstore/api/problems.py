@@ -54,7 +54,11 @@ def problem(
         "detail": translate(detail, params or {}, language),
         "code": code,
     }
-    response_headers = {**(headers or {}), "Content-Language": language}
+    response_headers = {
+        **(headers or {}),
+        "Content-Language": language,
+        "Vary": "Accept-Language",
+    }
     return JSONResponse(body, status_code=status, headers=response_headers, media_type=PROBLEM_JSON)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from blobstore import cli
 from blobstore.api.auth import Authenticator
 from blobstore.config import AuthSettings, ConfigError, Settings
 from blobstore.errors import AuthenticationRequired, InvalidToken
@@ -243,6 +245,28 @@ def test_none_mode_ignores_tokens() -> None:
     settings = AuthSettings(mode="none")
 
     assert identify(settings, "not even a JWT") == Identity("anonymous")
+
+
+async def test_none_mode_warns_at_start(
+    settings: Settings, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with app_client(replace(settings, auth=AuthSettings(mode="none"))):
+        pass
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("AUTH_MODE=none" in message for message in warnings)
+
+
+def test_serve_stops_on_unusable_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AUTH_MODE", "verify")
+    monkeypatch.setenv("JWT_SECRET", "too-short")
+
+    code = cli.main(["serve"])
+
+    assert code == 2
+    assert "invalid JWT_SECRET" in capsys.readouterr().err
 
 
 # Through the application.

@@ -64,6 +64,7 @@ async def test_spanish_problem_when_es_is_preferred(client: httpx.AsyncClient) -
     assert response.json()["title"] == "Archivo no encontrado"
     assert response.json()["detail"] == f"no existe ningún archivo con la clave {key}"
     assert response.headers["content-language"] == "es"
+    assert response.headers["vary"] == "Accept-Language"
 
 
 async def test_english_problem_when_en_outweighs_es(client: httpx.AsyncClient) -> None:

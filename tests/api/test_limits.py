@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from blobstore.api import create_app
-from blobstore.config import Settings
+from blobstore.config import ConfigError, Settings
 from tests.helpers import assert_nothing_stored as assert_nothing_left
 
 LIMIT = 64 * 1024
@@ -214,3 +214,9 @@ async def test_non_numeric_content_length_returns_400(
     assert response.status_code == 400
     assert "invalid Content-Length '3x'" in response.json()["detail"]
     await assert_nothing_stored(engine, settings)
+
+
+def test_idle_timeout_setting_must_be_positive() -> None:
+    assert Settings.from_env({"UPLOAD_IDLE_TIMEOUT_S": "2.5"}).upload_idle_timeout_s == 2.5
+    with pytest.raises(ConfigError, match="UPLOAD_IDLE_TIMEOUT_S"):
+        Settings.from_env({"UPLOAD_IDLE_TIMEOUT_S": "0"})

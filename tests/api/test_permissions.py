@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from blobstore.config import AuthSettings, Settings
+from blobstore.config import AuthSettings, ConfigError, Settings
 from tests.helpers import app_client, row_counts, upload
 from tests.tokens import SECRET, bearer, claims, sign
 
@@ -136,3 +136,10 @@ async def test_owner_read_delete_by_other_user_is_404(
 
     assert response.status_code == 404
     assert (await row_counts(engine))["files"] == 1
+
+
+def test_read_access_setting_accepts_public_and_owner() -> None:
+    assert Settings.from_env({}).file_read_access == "public"
+    assert Settings.from_env({"FILE_READ_ACCESS": "Owner"}).file_read_access == "owner"
+    with pytest.raises(ConfigError, match="FILE_READ_ACCESS"):
+        Settings.from_env({"FILE_READ_ACCESS": "everyone"})
