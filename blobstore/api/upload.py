@@ -72,6 +72,9 @@ async def receive_body(request: Request, idle_timeout_s: float) -> AsyncIterator
     Without this, a client that declares a Content-Length and then sends
     nothing would keep its temp file and task alive for as long as the
     connection stays open.
+
+    NOTE: a client that sends one byte just before each timeout is not cut
+    off; MAX_UPLOAD_MB bounds how much it sends, not how long it takes.
     """
     stream = request.stream()
     try:
