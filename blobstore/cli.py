@@ -57,6 +57,16 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print(f"blobstore: invalid --workers={args.workers}: must be at least 1", file=sys.stderr)
         return 2
 
+    # Building the application parses the token keys and the inline allow-list,
+    # so a bad value stops here with its variable named, not in every worker.
+    from blobstore.api import create_app
+
+    try:
+        create_app(settings)
+    except ConfigError as exc:
+        print(f"blobstore: {exc}", file=sys.stderr)
+        return 2
+
     # The embedded default migrates itself so that a first run needs no setup;
     # a shared server is migrated on purpose, by `blobstore migrate` or a job.
     if settings.is_embedded:

@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+HTTP_KEEP_ALIVE_S = 5
+
+
 def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
     """Serve the API until a stop signal, then return once the server has shut down."""
     import uvicorn
@@ -56,6 +59,9 @@ def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
             log_level=settings.log_level.lower(),
             access_log=False,
             timeout_graceful_shutdown=settings.shutdown_timeout_s,
+            # An idle keep-alive connection is closed after this many seconds. A
+            # stalled request body is cut off by UPLOAD_IDLE_TIMEOUT_S in the app.
+            timeout_keep_alive=HTTP_KEEP_ALIVE_S,
         )
     logger.info("stopped")
 

@@ -86,3 +86,23 @@ async def app_behind_proxy(
                 yield client, proxy
             # Closing the pool at shutdown must not wait on frozen connections.
             proxy.cut()
+
+
+@contextlib.asynccontextmanager
+async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """Run an app built from `settings` and yield a client for it."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+async def assert_nothing_stored(engine: AsyncEngine, base: Path) -> None:
+    """Check that no row, blob or temp file exists: what a rejected upload must leave."""
+    counts = await row_counts(engine)
+    assert counts["files"] == 0
+    assert counts["blobs"] == 0
+    assert counts["outbox"] == 0
+    assert blob_files(base) == []
+    assert temp_files(base) == []

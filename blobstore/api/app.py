@@ -12,10 +12,15 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
+from blobstore import __version__
+from blobstore.api.auth import ANONYMOUS, Authenticator
+from blobstore.api.docs import docs_routes
 from blobstore.api.middleware import RequestContextMiddleware
+from blobstore.api.openapi import build_spec
 from blobstore.api.ops import ops_routes
 from blobstore.api.problems import EXCEPTION_HANDLERS
 from blobstore.api.routes import api_routes
+from blobstore.api.serving import ServingPolicy
 from blobstore.config import Settings
 from blobstore.db.engine import create_engine, track_pool_usage
 from blobstore.db.migrate import current_revision, head_revision
@@ -46,8 +51,13 @@ class BlobstoreApp(Starlette):
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
-    """Create the application; settings come from the environment unless given."""
+    """Create the application; settings come from the environment unless given.
+
+    Raises ConfigError when the token keys or INLINE_CONTENT_TYPES cannot be used.
+    """
     settings = settings or Settings.from_env()
+    authenticator = Authenticator(settings.auth)
+    serving_policy = ServingPolicy(settings.inline_content_types)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -61,6 +71,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             app.state.service = FileService(settings, storage, engine)
             app.state.health = HealthChecker(settings, storage, engine)
             app.state.index_stats, app.state.metrics_registry = _index_metrics(settings, engine)
+            if settings.auth.mode == "none":
+                logger.warning(
+                    "AUTH_MODE=none: bearer tokens are ignored and every caller is %s; "
+                    "use it only for local development",
+                    ANONYMOUS,
+                )
             logger.info(
                 "serving files from %s with database %s",
                 settings.file_base_path,
@@ -70,12 +86,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await _shut_down(storage, engine)
 
-    routes = [*api_routes(), Mount("/v1", routes=api_routes()), *ops_routes()]
-    return BlobstoreApp(
+    routes = [*api_routes(), Mount("/v1", routes=api_routes()), *ops_routes(), *docs_routes()]
+    app = BlobstoreApp(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    app.state.authenticator = authenticator
+    app.state.serving_policy = serving_policy
+    app.state.openapi = build_spec(routes, version=__version__)
+    return app
 
 
 def _index_metrics(

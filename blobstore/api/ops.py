@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from blobstore.api.openapi import document, problems
 from blobstore.health import HealthChecker, HealthReport
 from blobstore.metrics import IndexStatsCollector, render_metrics
 
@@ -38,18 +39,64 @@ def _report_response(report: HealthReport) -> Response:
     )
 
 
+_STATUS = {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}}
+_REPORT = {
+    "type": "object",
+    "required": ["status", "failed", "components"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "degraded", "fail"]},
+        "failed": {"type": "array", "items": {"type": "string"}},
+        "components": {"type": "object"},
+        "outbox": {"type": "object"},
+    },
+}
+
+
+def _report_operation(operation_id: str, summary: str) -> dict[str, object]:
+    content = {"application/json": {"schema": _REPORT}}
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "responses": {
+            "200": {"description": "Healthy or degraded", "content": content},
+            "503": {"description": "A required component failed", "content": content},
+        },
+    }
+
+
+@document(
+    get={
+        "operationId": "getLiveness",
+        "summary": "The process serves HTTP",
+        "responses": {
+            "200": {"description": "Alive", "content": {"application/json": {"schema": _STATUS}}}
+        },
+    }
+)
 async def livez(request: Request) -> Response:
     return JSONResponse({"status": "ok"}, headers=_NO_STORE)
 
 
+@document(get=_report_operation("getReadiness", "Storage and database can serve requests"))
 async def readyz(request: Request) -> Response:
     return _report_response(await _health(request).readiness())
 
 
+@document(get=_report_operation("getHealth", "Full health report with Kafka and outbox backlog"))
 async def healthz(request: Request) -> Response:
     return _report_response(await _health(request).report())
 
 
+@document(
+    get={
+        "operationId": "getMetrics",
+        "summary": "Prometheus metrics",
+        "responses": {
+            "200": {"description": "Text exposition format", "content": {"text/plain": {}}},
+            **problems(500),
+        },
+    }
+)
 async def metrics(request: Request) -> Response:
     index_stats: IndexStatsCollector = request.app.state.index_stats
     registry: CollectorRegistry = request.app.state.metrics_registry
