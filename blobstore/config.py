@@ -21,6 +21,16 @@ DEFAULT_BASE_PATH = "data/files"
 DEFAULT_MAX_UPLOAD_MB = 10.0
 MEBIBYTE = 1024 * 1024
 
+DEFAULT_RELAY_BATCH_SIZE = 500
+MAX_RELAY_BATCH_SIZE = 10_000
+DEFAULT_RELAY_POLL_INTERVAL_S = 1.0
+DEFAULT_RELAY_RETRY_MAX_S = 30.0
+DEFAULT_TRANSACTIONAL_ID = "blobstore-relay"
+DEFAULT_TRANSACTION_TIMEOUT_MS = 60_000
+# The broker rejects a producer whose transaction timeout exceeds its
+# transaction.max.timeout.ms, which defaults to 900000 (15 minutes) in Kafka 4.x.
+MAX_TRANSACTION_TIMEOUT_MS = 900_000
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -46,6 +56,11 @@ class Settings:
     kafka_topic: str = "file_stored"
     kafka_deleted_topic: str = "file_deleted"
     relay_enabled: bool = False
+    relay_batch_size: int = DEFAULT_RELAY_BATCH_SIZE
+    relay_poll_interval_s: float = DEFAULT_RELAY_POLL_INTERVAL_S
+    relay_retry_max_s: float = DEFAULT_RELAY_RETRY_MAX_S
+    kafka_transactional_id: str = DEFAULT_TRANSACTIONAL_ID
+    kafka_transaction_timeout_ms: int = DEFAULT_TRANSACTION_TIMEOUT_MS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +79,23 @@ class Settings:
             kafka_topic=_parse_topic(env, "KAFKA_TOPIC", "file_stored"),
             kafka_deleted_topic=_parse_topic(env, "KAFKA_DELETED_TOPIC", "file_deleted"),
             relay_enabled=_parse_bool(env, "RELAY_ENABLED", default=False),
+            relay_batch_size=_parse_int(
+                env, "RELAY_BATCH_SIZE", DEFAULT_RELAY_BATCH_SIZE, 1, MAX_RELAY_BATCH_SIZE
+            ),
+            relay_poll_interval_s=_parse_positive_float(
+                env, "RELAY_POLL_INTERVAL_S", DEFAULT_RELAY_POLL_INTERVAL_S
+            ),
+            relay_retry_max_s=_parse_positive_float(
+                env, "RELAY_RETRY_MAX_S", DEFAULT_RELAY_RETRY_MAX_S
+            ),
+            kafka_transactional_id=_parse_transactional_id(env),
+            kafka_transaction_timeout_ms=_parse_int(
+                env,
+                "KAFKA_TRANSACTION_TIMEOUT_MS",
+                DEFAULT_TRANSACTION_TIMEOUT_MS,
+                1000,
+                MAX_TRANSACTION_TIMEOUT_MS,
+            ),
         )
 
     @property
@@ -134,6 +166,33 @@ def _parse_positive_float(env: Mapping[str, str], name: str, default: float) -> 
     if not value > 0 or value == float("inf"):
         raise ConfigError(name, raw, "must be a positive finite number")
     return value
+
+
+def _parse_int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, raw, "must be a whole number") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(name, raw, f"must be from {minimum} to {maximum}")
+    return value
+
+
+def _parse_transactional_id(env: Mapping[str, str]) -> str:
+    raw = env.get("KAFKA_TRANSACTIONAL_ID")
+    if raw is None or raw == "":
+        return DEFAULT_TRANSACTIONAL_ID
+    if len(raw) > 255 or not raw.isprintable() or raw != raw.strip():
+        raise ConfigError(
+            "KAFKA_TRANSACTIONAL_ID",
+            raw,
+            "must be at most 255 printable characters without leading or trailing spaces",
+        )
+    return raw
 
 
 def _parse_topic(env: Mapping[str, str], name: str, default: str) -> str:
