@@ -14,11 +14,21 @@ from typing import Any
 
 from blobstore.clock import isoformat_utc
 
-__all__ = ["FILE_DELETED", "FILE_STORED", "SCHEMA_VERSION", "OutboxMessage", "file_event"]
+__all__ = [
+    "FILE_DELETED",
+    "FILE_STORED",
+    "OUTBOX_CHANNEL",
+    "SCHEMA_VERSION",
+    "OutboxMessage",
+    "file_event",
+]
 
 FILE_STORED = "file_stored"
 FILE_DELETED = "file_deleted"
 SCHEMA_VERSION = 1
+
+# The PostgreSQL NOTIFY channel that a transaction writing outbox rows signals on commit.
+OUTBOX_CHANNEL = "blobstore_outbox"
 
 
 @dataclass(frozen=True)
