@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
@@ -15,17 +14,14 @@ from blobstore.api.problems import EXCEPTION_HANDLERS
 from blobstore.api.routes import api_routes
 from blobstore.config import Settings
 from blobstore.db.engine import create_engine
-from blobstore.db.migrate import current_revision, head_revision
+from blobstore.db.migrate import SchemaOutOfDate, check_schema
+from blobstore.events.relay import start_background_relay
 from blobstore.service import FileService
 from blobstore.storage import LocalStorage
 
 __all__ = ["SchemaOutOfDate", "create_app"]
 
 logger = logging.getLogger(__name__)
-
-
-class SchemaOutOfDate(RuntimeError):
-    """Raised at start-up when the database is not at the migrations' head revision."""
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -37,8 +33,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         storage = LocalStorage(settings.file_base_path)
         storage.ensure_ready()
         engine = create_engine(settings.database_url)
+        relay = None
         try:
-            await _check_schema(settings, engine)
+            await check_schema(settings.database_url, engine)
             app.state.settings = settings
             app.state.service = FileService(settings, storage, engine)
             logger.info(
@@ -46,8 +43,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 settings.file_base_path,
                 settings.database_url_for_logs,
             )
+            relay = start_background_relay(settings, engine)
             yield
         finally:
+            if relay is not None:
+                await relay.stop()
             await engine.dispose()
 
     routes = [*api_routes(), Mount("/v1", routes=api_routes()), *ops_routes()]
@@ -56,13 +56,3 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
-
-
-async def _check_schema(settings: Settings, engine: AsyncEngine) -> None:
-    current = await current_revision(engine)
-    expected = head_revision(settings.database_url)
-    if current != expected:
-        raise SchemaOutOfDate(
-            f"database {settings.database_url_for_logs} is at revision {current}, "
-            f"expected {expected}: run 'blobstore migrate'"
-        )
