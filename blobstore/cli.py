@@ -15,6 +15,7 @@ from blobstore.config import ConfigError, Settings
 from blobstore.db import migrate
 from blobstore.db.engine import create_engine
 from blobstore.db.outbox import OutboxStatus, outbox_status
+from blobstore.errors import RelayError
 from blobstore.events.faults import FaultSwitch
 from blobstore.events.relay import Relay
 from blobstore.events.status import status_json, status_text
@@ -132,11 +133,19 @@ def _relay(settings: Settings, args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         from prometheus_client import start_http_server
 
-        start_http_server(args.metrics_port, addr="127.0.0.1")
+        try:
+            start_http_server(args.metrics_port, addr="127.0.0.1")
+        except OSError as exc:
+            print(
+                f"blobstore: serving metrics on 127.0.0.1:{args.metrics_port} failed: {exc}; "
+                "pick another --metrics-port",
+                file=sys.stderr,
+            )
+            return 2
 
     try:
         asyncio.run(_run_relay(settings, faults))
-    except migrate.SchemaOutOfDate as exc:
+    except (migrate.SchemaOutOfDate, RelayError) as exc:
         print(f"blobstore: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -55,7 +55,7 @@ def test_relay_values_are_read() -> None:
         ("KAFKA_TRANSACTIONAL_ID", "r" * 256, "at most 255 printable characters"),
     ],
 )
-def test_invalid_relay_value_names_variable_and_rule(variable: str, value: str, rule: str) -> None:
+def test_invalid_relay_value_is_rejected(variable: str, value: str, rule: str) -> None:
     with pytest.raises(ConfigError) as error:
         Settings.from_env({variable: value})
 

@@ -9,7 +9,6 @@ import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from blobstore.db.models import outbox, relay_offsets
 from blobstore.db.repository import as_utc
+from blobstore.events.outbox import OutboxMessage
 
 __all__ = [
     "OutboxStatus",
@@ -43,13 +43,7 @@ class PendingEvent:
     """An outbox row that no committed Kafka transaction is known to contain yet."""
 
     id: int
-    event_id: uuid.UUID
-    event_type: str
-    topic: str
-    message_key: str
-    payload: dict[str, Any]
-    created_at: datetime
-    request_id: str | None
+    message: OutboxMessage
 
 
 @dataclass(frozen=True)
@@ -62,7 +56,7 @@ class PartitionOffset:
 
 @dataclass(frozen=True)
 class OutboxStatus:
-    """What `blobstore outbox` shows: the backlog and where the relay has got to."""
+    """The backlog and the relay's recorded progress, as `blobstore outbox` prints them."""
 
     pending: int
     oldest_pending_created_at: datetime | None
@@ -77,13 +71,15 @@ async def pending_events(conn: AsyncConnection, limit: int) -> list[PendingEvent
     return [
         PendingEvent(
             id=row.id,
-            event_id=row.event_id,
-            event_type=row.event_type,
-            topic=row.topic,
-            message_key=row.message_key,
-            payload=row.payload,
-            created_at=as_utc(row.created_at),
-            request_id=row.request_id,
+            message=OutboxMessage(
+                event_id=row.event_id,
+                event_type=row.event_type,
+                topic=row.topic,
+                message_key=row.message_key,
+                payload=row.payload,
+                created_at=as_utc(row.created_at),
+                request_id=row.request_id,
+            ),
         )
         for row in result
     ]

@@ -7,8 +7,9 @@ session and the lock is free at once. On the embedded SQLite database it is an
 fcntl lock on a file next to the database file, which the kernel releases the
 same way.
 
-The lock keeps a second relay idle; the fixed transactional.id, not the lock,
-is what stops a relay that lost its lock without noticing from committing.
+The lock keeps a second relay idle. It cannot stop a relay that lost its lock
+without noticing from committing: the fixed transactional.id does that, because
+the next relay's init_transactions fences the older producer.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ __all__ = ["CONNECTION_ERRORS", "AdvisoryLock", "FileLock", "RelayLock", "acquir
 
 logger = logging.getLogger(__name__)
 
-# What asyncpg raises when its connection or the server fails. A connection
-# whose server session was terminated can also report an InternalClientError.
+# Exceptions that asyncpg raises when its connection or the server fails. A
+# connection whose server session was terminated can also raise InternalClientError.
 CONNECTION_ERRORS = (
     OSError,
     asyncpg.PostgresError,

@@ -58,24 +58,27 @@ class RelayedEvent:
 
 
 def event_message(event: PendingEvent) -> EventMessage:
+    outbox_message = event.message
     # Sorted keys give the same bytes whichever database returned the payload:
     # PostgreSQL's JSONB does not keep the order in which keys were written.
-    value = json.dumps(event.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    schema_version = event.payload.get("schema_version", SCHEMA_VERSION)
+    value = json.dumps(
+        outbox_message.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    schema_version = outbox_message.payload.get("schema_version", SCHEMA_VERSION)
 
     headers: list[Header] = [
-        (HEADER_EVENT_ID, str(event.event_id).encode()),
-        (HEADER_EVENT_TYPE, event.event_type.encode()),
+        (HEADER_EVENT_ID, str(outbox_message.event_id).encode()),
+        (HEADER_EVENT_TYPE, outbox_message.event_type.encode()),
         (HEADER_SCHEMA_VERSION, str(schema_version).encode()),
         (HEADER_OUTBOX_ID, str(event.id).encode()),
     ]
-    if event.request_id is not None:
-        headers.append((HEADER_REQUEST_ID, event.request_id.encode()))
+    if outbox_message.request_id is not None:
+        headers.append((HEADER_REQUEST_ID, outbox_message.request_id.encode()))
 
     return EventMessage(
         outbox_id=event.id,
-        topic=event.topic,
-        key=event.message_key.encode(),
+        topic=outbox_message.topic,
+        key=outbox_message.message_key.encode(),
         value=value.encode(),
         headers=headers,
     )

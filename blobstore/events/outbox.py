@@ -41,6 +41,8 @@ class OutboxMessage:
     message_key: str
     payload: dict[str, Any]
     created_at: datetime
+    # The HTTP request that caused the event, sent along as a Kafka header.
+    request_id: str | None = None
 
 
 def file_event(

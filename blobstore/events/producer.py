@@ -163,7 +163,8 @@ class KafkaProducer:
         except KafkaException as exc:
             raise kafka_failure("produce", exc, stage="publish") from exc
         except BufferError as exc:
-            # The local queue holds 100,000 messages by default, far above a batch.
+            # librdkafka queues up to 100,000 messages by default
+            # (queue.buffering.max.messages), far more than RELAY_BATCH_SIZE allows.
             raise KafkaFailure(f"produce failed: {exc}", stage="publish") from exc
 
     async def flush(self) -> list[Delivery]:

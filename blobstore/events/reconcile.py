@@ -1,11 +1,11 @@
 """Read back what the relay committed to Kafka but may not have recorded in the database.
 
 A relay that dies between its Kafka commit and its database update leaves rows
-pending whose messages are already in Kafka. Before publishing again, a new
-relay reads each partition of the pending rows' topics from the offset it last
-recorded (or from the beginning when it recorded none) up to the end, as a
-read_committed consumer, so aborted transactions stay invisible. Every outbox
-id found there was published and must not go out again.
+pending whose messages are already in Kafka. So before publishing again, a new
+relay reads each partition of the pending rows' topics up to the end. It starts
+at the offset it last recorded, or at the beginning when it recorded none. It
+reads as a read_committed consumer, so aborted transactions stay invisible.
+Every outbox id found there was published and must not go out again.
 
 The consumer assigns partitions itself and commits no offsets: the recorded
 offsets in the database are the only position that counts.
@@ -44,7 +44,7 @@ _TRANSIENT = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN}
 
 @dataclass
 class ReadBack:
-    """What reconciliation found: the relay's events, and where each partition was read up to."""
+    """The result of reconciliation: the relay's events, and the offset read up to per partition."""
 
     events: list[RelayedEvent] = field(default_factory=list)
     next_offsets: dict[PartitionKey, int] = field(default_factory=dict)
@@ -61,8 +61,8 @@ def read_back(
 ) -> ReadBack:
     """Read the committed messages of `topics` after the recorded offsets, blocking the thread.
 
-    Raises KafkaFailure when the broker cannot be reached or stops answering
-    for CALL_TIMEOUT_S.
+    Raises KafkaFailure when the broker cannot be reached, or when reading
+    makes no progress for CALL_TIMEOUT_S.
     """
     consumer = _consumer(bootstrap, group_id)
     try:
@@ -89,7 +89,7 @@ def _consumer(bootstrap: str, group_id: str) -> Consumer:
         # A recorded offset below the log start (retention removed the
         # messages) reads from the earliest message that is left.
         "auto.offset.reset": "earliest",
-        # The broker holds a fetch that finds no new data for up to this long;
+        # The broker waits up to this long for data before it answers a fetch, and
         # the default of 500 ms would delay each partition's end-of-partition event.
         "fetch.wait.max.ms": 50,
         "logger": client_logger,
@@ -108,7 +108,7 @@ def _start_offsets(
     for topic in topics:
         metadata = consumer.list_topics(topic, timeout=CALL_TIMEOUT_S).topics.get(topic)
         if metadata is None or metadata.error is not None:
-            # A topic that does not exist holds nothing that the relay committed.
+            # A topic that does not exist contains nothing that the relay committed.
             continue
 
         for partition in metadata.partitions:

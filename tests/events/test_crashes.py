@@ -133,7 +133,7 @@ async def finish_with_clean_relay(
     return status
 
 
-async def test_relay_crash_cycles_lose_and_duplicate_nothing(
+async def test_crash_cycles_deliver_each_event_once(
     settings: Settings,
     engine: AsyncEngine,
     uploader: Uploader,
@@ -180,7 +180,7 @@ async def test_relay_crash_cycles_lose_and_duplicate_nothing(
     assert check.expected == uploader.uploads + uploader.deletes
 
 
-async def test_second_relay_waits_then_takes_over_without_duplicates(
+async def test_standby_relay_takes_over(
     settings: Settings,
     engine: AsyncEngine,
     uploader: Uploader,
@@ -249,7 +249,7 @@ async def broker_stopped() -> AsyncIterator[None]:
         await run_kafka_script("resume")
 
 
-async def test_kafka_outage_delays_events_but_loses_none(
+async def test_kafka_outage_loses_no_events(
     settings: Settings,
     engine: AsyncEngine,
     app: Starlette,

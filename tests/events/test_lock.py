@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -9,27 +10,21 @@ import pytest
 from sqlalchemy.engine import URL
 
 from blobstore.errors import RelayLockLost
-from blobstore.events.lock import AdvisoryLock, FileLock
+from blobstore.events.lock import AdvisoryLock, FileLock, RelayLock
 
 
-async def test_file_lock_admits_one_holder(tmp_path: Path) -> None:
-    first = FileLock(tmp_path / "blobstore.db.relay-lock")
-    second = FileLock(tmp_path / "blobstore.db.relay-lock")
-
-    first_taken = await first.try_acquire()
-    second_while_held = await second.try_acquire()
-    await first.release()
-    second_after_release = await second.try_acquire()
-    await second.release()
-
-    assert first_taken is True
-    assert second_while_held is False
-    assert second_after_release is True
+@pytest.fixture(params=["file", "advisory"])
+def new_lock(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], RelayLock]:
+    """Return a factory of locks that all guard the same relay."""
+    if request.param == "file":
+        return lambda: FileLock(tmp_path / "blobstore.db.relay-lock")
+    url = request.getfixturevalue("migrated_postgres")
+    return lambda: AdvisoryLock(url)
 
 
-async def test_advisory_lock_admits_one_holder(migrated_postgres: URL) -> None:
-    first = AdvisoryLock(migrated_postgres)
-    second = AdvisoryLock(migrated_postgres)
+async def test_lock_admits_one_holder(new_lock: Callable[[], RelayLock]) -> None:
+    first = new_lock()
+    second = new_lock()
 
     try:
         first_taken = await first.try_acquire()
@@ -45,7 +40,7 @@ async def test_advisory_lock_admits_one_holder(migrated_postgres: URL) -> None:
     assert second_after_release is True
 
 
-async def test_advisory_lock_check_fails_after_its_session_ends(migrated_postgres: URL) -> None:
+async def test_advisory_lock_lost_with_session(migrated_postgres: URL) -> None:
     lock = AdvisoryLock(migrated_postgres)
     await lock.try_acquire()
     admin = await asyncpg.connect(

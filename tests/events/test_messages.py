@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from blobstore.db.outbox import PendingEvent
 from blobstore.events.messages import event_message, relayed_event
+from blobstore.events.outbox import OutboxMessage
 
 EVENT_ID = uuid.UUID("3f2504e0-4f89-41d3-9a0c-0305e82c3301")
 
@@ -15,13 +16,15 @@ EVENT_ID = uuid.UUID("3f2504e0-4f89-41d3-9a0c-0305e82c3301")
 def pending(request_id: str | None = None) -> PendingEvent:
     return PendingEvent(
         id=42,
-        event_id=EVENT_ID,
-        event_type="file_stored",
-        topic="file_stored",
-        message_key="8d5f2f0e-0000-4000-8000-000000000001",
-        payload={"key": "8d5f2f0e-0000-4000-8000-000000000001", "schema_version": 1, "a": "é"},
-        created_at=datetime(2026, 1, 2, tzinfo=UTC),
-        request_id=request_id,
+        message=OutboxMessage(
+            event_id=EVENT_ID,
+            event_type="file_stored",
+            topic="file_stored",
+            message_key="8d5f2f0e-0000-4000-8000-000000000001",
+            payload={"key": "8d5f2f0e-0000-4000-8000-000000000001", "schema_version": 1, "a": "é"},
+            created_at=datetime(2026, 1, 2, tzinfo=UTC),
+            request_id=request_id,
+        ),
     )
 
 
@@ -30,7 +33,7 @@ def test_message_carries_key_json_value_and_headers() -> None:
 
     assert message.topic == "file_stored"
     assert message.key == b"8d5f2f0e-0000-4000-8000-000000000001"
-    assert json.loads(message.value) == pending().payload
+    assert json.loads(message.value) == pending().message.payload
     assert message.value.startswith(b'{"a":"\xc3\xa9","key"')
     assert message.headers == [
         ("event_id", str(EVENT_ID).encode()),

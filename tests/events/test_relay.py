@@ -69,7 +69,7 @@ async def upload_many(client: httpx.AsyncClient, count: int, delete_every: int =
     return keys
 
 
-async def test_thousand_uploads_reach_kafka_once_in_key_order(
+async def test_thousand_uploads_delivered_once_in_order(
     settings: Settings, engine: AsyncEngine, kafka_bootstrap: str, topics: Topics
 ) -> None:
     # One topic for both event types, so that each deleted key's two events
@@ -99,7 +99,7 @@ async def test_thousand_uploads_reach_kafka_once_in_key_order(
     assert all(row["published_at"] is not None for row in rows)
 
 
-async def test_recorded_offsets_point_after_the_last_message(
+async def test_recorded_offsets_follow_last_message(
     settings: Settings,
     engine: AsyncEngine,
     client: httpx.AsyncClient,
@@ -124,7 +124,7 @@ async def test_recorded_offsets_point_after_the_last_message(
     assert recorded == last_offsets
 
 
-async def test_reconcile_marks_committed_rows_and_skips_foreign_messages(
+async def test_reconcile_skips_foreign_messages(
     settings: Settings,
     engine: AsyncEngine,
     client: httpx.AsyncClient,
@@ -202,7 +202,7 @@ async def test_notification_wakes_an_idle_relay(
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
-async def test_relay_on_sqlite_publishes_each_event_once(
+async def test_relay_on_sqlite_publishes_once(
     settings: Settings,
     engine: AsyncEngine,
     client: httpx.AsyncClient,
@@ -228,7 +228,7 @@ async def test_relay_on_sqlite_publishes_each_event_once(
     }
 
 
-async def test_outbox_command_shows_backlog_and_offsets(
+async def test_outbox_command_shows_backlog(
     settings: Settings,
     engine: AsyncEngine,
     client: httpx.AsyncClient,
@@ -265,7 +265,7 @@ async def test_outbox_command_shows_backlog_and_offsets(
     assert "  some-topic [2] 41 (updated " in text
 
 
-def test_relay_command_without_kafka_exits_with_message(
+def test_relay_command_needs_kafka(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("KAFKA_BOOTSTRAP", raising=False)

@@ -1,8 +1,8 @@
 """The relay's steps and failure handling, with a fake producer and reconciler on SQLite.
 
-The integration tests prove delivery against a real broker; these pin down
-the order of calls that the guarantees rest on: abort on a failed report or
-commit, reconcile before publishing again, mark rows only after a commit.
+The integration tests prove delivery against a real broker. These pin down the
+order of calls that the guarantees rest on: abort on a failed report or commit,
+reconcile before publishing again, and mark rows only after a commit.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ async def test_batch_marks_rows_and_records_next_offsets(
     assert offsets == [(TOPIC, 0, 3)]
 
 
-async def test_failed_delivery_aborts_and_reconciles_before_retrying(
+async def test_failed_delivery_aborts_transaction(
     engine: AsyncEngine, script: Script, run_relay: Callable[[int], Any]
 ) -> None:
     rows = await add_rows(engine, 2)
@@ -240,7 +240,7 @@ async def test_failed_delivery_aborts_and_reconciles_before_retrying(
     assert script.producers >= 2
 
 
-async def test_failed_commit_leaves_rows_pending_for_the_next_session(
+async def test_failed_commit_leaves_rows_pending(
     engine: AsyncEngine, script: Script, run_relay: Callable[[int], Any]
 ) -> None:
     rows = await add_rows(engine, 2)
@@ -284,7 +284,7 @@ async def test_rows_found_by_reconcile_are_not_sent_again(
     assert await published_ids(engine) == [row_id for row_id, _ in rows]
 
 
-async def test_reconciled_id_with_other_event_id_stays_pending(
+async def test_reconcile_ignores_mismatched_event_id(
     engine: AsyncEngine, script: Script, run_relay: Callable[[int], Any]
 ) -> None:
     rows = await add_rows(engine, 1)
@@ -295,7 +295,7 @@ async def test_reconciled_id_with_other_event_id_stays_pending(
     assert script.produced == [rows[0][0]]
 
 
-async def test_pending_row_below_published_ids_is_published(
+async def test_late_lower_id_is_published(
     engine: AsyncEngine, script: Script, run_relay: Callable[[int], Any]
 ) -> None:
     # A transaction that took id 1 but committed after ids 2 and 3 went out.
