@@ -12,7 +12,19 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["alembic_config", "current_revision", "downgrade", "head_revision", "upgrade"]
+__all__ = [
+    "SchemaOutOfDate",
+    "alembic_config",
+    "check_schema",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "upgrade",
+]
+
+
+class SchemaOutOfDate(RuntimeError):
+    """Raised at start-up when the database is not at the migrations' head revision."""
 
 
 def alembic_config(url: URL) -> Config:
@@ -42,4 +54,15 @@ async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as conn:
         return await conn.run_sync(
             lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()
+        )
+
+
+async def check_schema(url: URL, engine: AsyncEngine) -> None:
+    """Raise SchemaOutOfDate unless the database is at the head revision."""
+    current = await current_revision(engine)
+    expected = head_revision(url)
+    if current != expected:
+        raise SchemaOutOfDate(
+            f"database {url.render_as_string(hide_password=True)} is at revision {current}, "
+            f"expected {expected}: run 'blobstore migrate'"
         )

@@ -15,11 +15,21 @@ from typing import Any
 from blobstore.clock import isoformat_utc
 from blobstore.request_context import current_request_id
 
-__all__ = ["FILE_DELETED", "FILE_STORED", "SCHEMA_VERSION", "OutboxMessage", "file_event"]
+__all__ = [
+    "FILE_DELETED",
+    "FILE_STORED",
+    "OUTBOX_CHANNEL",
+    "SCHEMA_VERSION",
+    "OutboxMessage",
+    "file_event",
+]
 
 FILE_STORED = "file_stored"
 FILE_DELETED = "file_deleted"
 SCHEMA_VERSION = 1
+
+# The PostgreSQL NOTIFY channel that a transaction writing outbox rows signals on commit.
+OUTBOX_CHANNEL = "blobstore_outbox"
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,7 @@ class OutboxMessage:
     message_key: str
     payload: dict[str, Any]
     created_at: datetime
+    # The HTTP request that caused the event, sent along as a Kafka header.
     request_id: str | None = None
 
 
