@@ -185,6 +185,8 @@ def _contract_errors(
         "schema_version": "1",
         "outbox_id": str(row["id"]),
     }
+    if row.get("request_id") is not None:
+        expected_headers["request_id"] = row["request_id"]
     if message.headers != expected_headers:
         errors.append(f"{where}: headers {message.headers}, expected {expected_headers}")
 
