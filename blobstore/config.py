@@ -73,9 +73,11 @@ ENV_VARS = frozenset(
         "RELAY_RETRY_MAX_S",
         "KAFKA_TRANSACTIONAL_ID",
         "KAFKA_TRANSACTION_TIMEOUT_MS",
+        "METADATA_CACHE_TTL_S",
     }
 )
 DEFAULT_UPLOAD_IDLE_TIMEOUT_S = 30.0
+DEFAULT_METADATA_CACHE_TTL_S = 5.0
 DEFAULT_JWT_LEEWAY_S = 30.0
 
 AuthMode = Literal["gateway", "verify", "none"]
@@ -189,6 +191,7 @@ class Settings:
     file_read_access: ReadAccess = "public"
     inline_content_types: tuple[str, ...] = ()
     upload_idle_timeout_s: float = DEFAULT_UPLOAD_IDLE_TIMEOUT_S
+    metadata_cache_ttl_s: float = DEFAULT_METADATA_CACHE_TTL_S
     relay_batch_size: int = DEFAULT_RELAY_BATCH_SIZE
     relay_poll_interval_s: float = DEFAULT_RELAY_POLL_INTERVAL_S
     relay_retry_max_s: float = DEFAULT_RELAY_RETRY_MAX_S
@@ -229,6 +232,9 @@ class Settings:
             inline_content_types=_parse_media_ranges(env, "INLINE_CONTENT_TYPES"),
             upload_idle_timeout_s=_parse_positive_float(
                 env, "UPLOAD_IDLE_TIMEOUT_S", DEFAULT_UPLOAD_IDLE_TIMEOUT_S
+            ),
+            metadata_cache_ttl_s=_parse_non_negative_float(
+                env, "METADATA_CACHE_TTL_S", DEFAULT_METADATA_CACHE_TTL_S
             ),
             relay_batch_size=_parse_int(
                 env, "RELAY_BATCH_SIZE", DEFAULT_RELAY_BATCH_SIZE, 1, MAX_RELAY_BATCH_SIZE
