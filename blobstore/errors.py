@@ -6,7 +6,9 @@
     │   │   ├── MalformedUpload     400 malformed_upload
     │   │   └── InvalidKey          400 invalid_key
     │   ├── InvalidToken            401 invalid_token
+    │   ├── Forbidden               403 forbidden
     │   ├── FileNotFound            404 file_not_found
+    │   ├── BlobNotFound            404 blob_not_found
     │   ├── UploadTooLarge          413 upload_too_large
     │   └── UnsupportedMediaType    415 unsupported_media_type
     └── StorageError                the blob store failed (disk full, permissions); 500
@@ -18,9 +20,11 @@ once released. The message names the value and the rule that it broke.
 from __future__ import annotations
 
 __all__ = [
+    "BlobNotFound",
     "BlobstoreError",
     "ClientError",
     "FileNotFound",
+    "Forbidden",
     "InvalidKey",
     "InvalidRequest",
     "InvalidToken",
@@ -77,12 +81,32 @@ class InvalidToken(ClientError):
     title = "Invalid token"
 
 
+class Forbidden(ClientError):
+    """Raised when the caller is identified but may not act on the requested file or user."""
+
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
 class FileNotFound(ClientError):
     """Raised when no file has the requested key."""
 
     status = 404
     code = "file_not_found"
     title = "File not found"
+
+
+class BlobNotFound(ClientError):
+    """Raised when none of the caller's files has the requested content.
+
+    Content that only other users stored gets the same answer as content that
+    is not stored at all, so a hash lookup reveals nothing about other users.
+    """
+
+    status = 404
+    code = "blob_not_found"
+    title = "Blob not found"
 
 
 class UploadTooLarge(ClientError):

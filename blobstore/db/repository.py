@@ -18,7 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from blobstore.db.models import blobs, file_tags, files, outbox
 from blobstore.events.outbox import OutboxMessage
 
-__all__ = ["BlobRecord", "FileRecord", "delete_file", "get_file", "insert_file", "lock_blob"]
+__all__ = [
+    "BlobRecord",
+    "FileRecord",
+    "delete_file",
+    "file_record",
+    "get_file",
+    "insert_file",
+    "lock_blob",
+]
 
 
 @dataclass(frozen=True)
@@ -127,7 +135,7 @@ async def get_file(
     tag_rows = await conn.execute(
         select(file_tags.c.tag).where(file_tags.c.file_key == key).order_by(file_tags.c.tag)
     )
-    return _file_record(row, tuple(tag_rows.scalars()))
+    return file_record(row, tuple(tag_rows.scalars()))
 
 
 async def delete_file(conn: AsyncConnection, key: uuid.UUID, message: OutboxMessage) -> None:
@@ -137,7 +145,7 @@ async def delete_file(conn: AsyncConnection, key: uuid.UUID, message: OutboxMess
     await insert_outbox(conn, message)
 
 
-def _file_record(row: Row[tuple[object, ...]], tags: tuple[str, ...]) -> FileRecord:
+def file_record(row: Row[tuple[object, ...]], tags: tuple[str, ...]) -> FileRecord:
     mapping = row._mapping
     return FileRecord(
         key=mapping["key"],
