@@ -45,6 +45,7 @@ class Settings:
     kafka_bootstrap: str | None = None
     kafka_topic: str = "file_stored"
     kafka_deleted_topic: str = "file_deleted"
+    kafka_tags_topic: str = "file_tags_changed"
     relay_enabled: bool = False
 
     @classmethod
@@ -63,6 +64,7 @@ class Settings:
             kafka_bootstrap=env.get("KAFKA_BOOTSTRAP") or None,
             kafka_topic=_parse_topic(env, "KAFKA_TOPIC", "file_stored"),
             kafka_deleted_topic=_parse_topic(env, "KAFKA_DELETED_TOPIC", "file_deleted"),
+            kafka_tags_topic=_parse_topic(env, "KAFKA_TAGS_TOPIC", "file_tags_changed"),
             relay_enabled=_parse_bool(env, "RELAY_ENABLED", default=False),
         )
 

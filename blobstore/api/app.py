@@ -10,9 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from blobstore.api.lookup import lookup_routes
 from blobstore.api.ops import ops_routes
 from blobstore.api.problems import EXCEPTION_HANDLERS
 from blobstore.api.routes import api_routes
+from blobstore.api.tagging import tag_routes
 from blobstore.config import Settings
 from blobstore.db.engine import create_engine
 from blobstore.db.migrate import current_revision, head_revision
@@ -50,7 +52,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await engine.dispose()
 
-    routes = [*api_routes(), Mount("/v1", routes=api_routes()), *ops_routes()]
+    # One Mount serves every versioned route: Starlette enters the first Mount
+    # whose prefix matches and never tries a second one with the same prefix.
+    versioned = [*api_routes(), *lookup_routes(), *tag_routes()]
+    routes = [*versioned, Mount("/v1", routes=versioned), *ops_routes()]
     return Starlette(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,

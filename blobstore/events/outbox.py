@@ -14,10 +14,19 @@ from typing import Any
 
 from blobstore.clock import isoformat_utc
 
-__all__ = ["FILE_DELETED", "FILE_STORED", "SCHEMA_VERSION", "OutboxMessage", "file_event"]
+__all__ = [
+    "FILE_DELETED",
+    "FILE_STORED",
+    "FILE_TAGS_CHANGED",
+    "SCHEMA_VERSION",
+    "OutboxMessage",
+    "file_event",
+]
 
 FILE_STORED = "file_stored"
 FILE_DELETED = "file_deleted"
+# Carries the full new tag set in meta.tags, plus `added` and `removed` lists.
+FILE_TAGS_CHANGED = "file_tags_changed"
 SCHEMA_VERSION = 1
 
 
