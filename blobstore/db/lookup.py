@@ -18,7 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from blobstore.db.models import blobs, file_tags, files
 from blobstore.db.repository import BlobRecord, FileRecord, as_utc, file_record
 
-__all__ = ["FileFilter", "PagePosition", "find_owned_blob", "list_files", "list_files_query"]
+__all__ = [
+    "FileFilter",
+    "PagePosition",
+    "find_owned_blob",
+    "find_owned_blob_query",
+    "list_files",
+    "list_files_query",
+]
 
 
 @dataclass(frozen=True)
@@ -87,10 +94,14 @@ async def list_files(
     return [file_record(row, tuple(tags_by_key[row._mapping["key"]])) for row in rows]
 
 
+def find_owned_blob_query(user_id: str, sha256: str) -> Select[tuple[object, ...]]:
+    owned = exists().where(files.c.sha256 == sha256, files.c.user_id == user_id)
+    return select(blobs).where(blobs.c.sha256 == sha256, owned)
+
+
 async def find_owned_blob(conn: AsyncConnection, user_id: str, sha256: str) -> BlobRecord | None:
     """Return the blob with this sha256 if one of `user_id`'s files references it."""
-    owned = exists().where(files.c.sha256 == sha256, files.c.user_id == user_id)
-    row = (await conn.execute(select(blobs).where(blobs.c.sha256 == sha256, owned))).first()
+    row = (await conn.execute(find_owned_blob_query(user_id, sha256))).first()
     if row is None:
         return None
 

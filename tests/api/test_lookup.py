@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -288,3 +289,59 @@ async def test_blob_invalid_digest_returns_400(client: httpx.AsyncClient) -> Non
 
     assert response.status_code == 400
     assert "sha256" in response.json()["detail"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_listing_pages_under_concurrent_inserts_skip_and_repeat_nothing(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    base = datetime(2026, 7, 1, tzinfo=UTC)
+    initial = [await upload_as(client, ALICE, f"initial {i}".encode()) for i in range(60)]
+    for i, key in enumerate(initial):
+        # Pairs share a time, so the key alone orders them.
+        await set_created_at(engine, key, base + timedelta(minutes=i // 2))
+    stop = asyncio.Event()
+
+    async def insert_new_files() -> int:
+        count = 0
+        while not stop.is_set():
+            await upload_as(client, ALICE, f"concurrent {count}".encode())
+            count += 1
+        return count
+
+    async def insert_late_commits() -> int:
+        # An upload takes its created_at before its transaction commits, so a
+        # slow one becomes visible with a time older than rows already listed.
+        count = 0
+        while not stop.is_set():
+            key = await upload_as(client, ALICE, f"late {count}".encode())
+            await set_created_at(engine, key, base + timedelta(minutes=count % 30, seconds=1))
+            count += 1
+        return count
+
+    async def page_through() -> list[dict[str, str]]:
+        seen: list[dict[str, str]] = []
+        params = {"limit": "4"}
+        try:
+            while True:
+                response = await client.get("/files", params=params, headers=ALICE)
+                body = response.json()
+                seen += body["items"]
+                if body["next_cursor"] is None:
+                    return seen
+                params["cursor"] = body["next_cursor"]
+        finally:
+            stop.set()
+
+    seen, new_count, late_count = await asyncio.gather(
+        page_through(), insert_new_files(), insert_late_commits()
+    )
+
+    seen_keys = [item["key"] for item in seen]
+    assert len(seen_keys) == len(set(seen_keys)), "an item was repeated"
+    assert set(initial) <= set(seen_keys), "an item was skipped"
+    order = [(item["created_at"], item["key"]) for item in seen]
+    assert order == sorted(order, reverse=True)
+    assert new_count > 0
+    assert late_count > 0
