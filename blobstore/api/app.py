@@ -17,7 +17,7 @@ from blobstore.api.routes import api_routes
 from blobstore.api.tagging import tag_routes
 from blobstore.config import Settings
 from blobstore.db.engine import create_engine
-from blobstore.db.migrate import current_revision, head_revision
+from blobstore.db.migrate import schema_mismatch
 from blobstore.service import FileService
 from blobstore.storage import LocalStorage
 
@@ -64,10 +64,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 
 async def _check_schema(settings: Settings, engine: AsyncEngine) -> None:
-    current = await current_revision(engine)
-    expected = head_revision(settings.database_url)
-    if current != expected:
-        raise SchemaOutOfDate(
-            f"database {settings.database_url_for_logs} is at revision {current}, "
-            f"expected {expected}: run 'blobstore migrate'"
-        )
+    mismatch = await schema_mismatch(engine, settings.database_url)
+    if mismatch is not None:
+        raise SchemaOutOfDate(mismatch)

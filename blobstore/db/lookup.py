@@ -15,8 +15,9 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, Select, exists, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from blobstore.db.blobs import blob_record
 from blobstore.db.models import blobs, file_tags, files
-from blobstore.db.repository import BlobRecord, FileRecord, as_utc, file_record
+from blobstore.db.repository import BlobRecord, FileRecord, file_record
 
 __all__ = [
     "FileFilter",
@@ -102,16 +103,7 @@ def find_owned_blob_query(user_id: str, sha256: str) -> Select[tuple[object, ...
 async def find_owned_blob(conn: AsyncConnection, user_id: str, sha256: str) -> BlobRecord | None:
     """Return the blob with this sha256 if one of `user_id`'s files references it."""
     row = (await conn.execute(find_owned_blob_query(user_id, sha256))).first()
-    if row is None:
-        return None
-
-    mapping = row._mapping
-    return BlobRecord(
-        sha256=mapping["sha256"],
-        blake3=mapping["blake3"],
-        size=mapping["size"],
-        created_at=as_utc(mapping["created_at"]),
-    )
+    return None if row is None else blob_record(row)
 
 
 def _conditions(where: FileFilter) -> list[ColumnElement[bool]]:

@@ -12,7 +12,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["alembic_config", "current_revision", "downgrade", "head_revision", "upgrade"]
+__all__ = [
+    "alembic_config",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "schema_mismatch",
+    "upgrade",
+]
 
 
 def alembic_config(url: URL) -> Config:
@@ -43,3 +50,15 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(
             lambda sync_conn: MigrationContext.configure(sync_conn).get_current_revision()
         )
+
+
+async def schema_mismatch(engine: AsyncEngine, url: URL) -> str | None:
+    """Describe how the database differs from the migrations' head, or return None."""
+    current = await current_revision(engine)
+    expected = head_revision(url)
+    if current == expected:
+        return None
+    return (
+        f"database {url.render_as_string(hide_password=True)} is at revision {current}, "
+        f"expected {expected}: run 'blobstore migrate'"
+    )
