@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from blobstore.clock import utc_now
 from blobstore.config import Settings
@@ -27,9 +27,12 @@ from blobstore.service.naming import clean_content_type, clean_filename
 from blobstore.service.tags import normalize_tags
 from blobstore.storage import BlobReader, StagedBlob, StorageBackend
 
-__all__ = ["FileService", "StoredFile", "UploadBody"]
+__all__ = ["ExtraRecord", "FileService", "StoredFile", "UploadBody"]
 
 logger = logging.getLogger(__name__)
+
+# A step run inside an upload's transaction, after the file row is written.
+ExtraRecord = Callable[[AsyncConnection, FileRecord], Awaitable[None]]
 
 
 class UploadBody(Protocol):
@@ -75,12 +78,21 @@ class FileService:
         if size > self.settings.max_upload_bytes:
             raise self._too_large(f"declared {size} bytes")
 
-    async def upload(self, body: UploadBody, owner: str, url_base: str) -> StoredFile:
+    async def upload(
+        self,
+        body: UploadBody,
+        owner: str,
+        url_base: str,
+        *,
+        extra_record: ExtraRecord | None = None,
+    ) -> StoredFile:
         """Stream an upload into storage, then record it in one transaction.
 
         The outcome is one of three: stored (new content), deduplicated (the
         content was already on disk, nothing new written) or rejected with a
-        ClientError, in which case nothing is left behind.
+        ClientError, in which case nothing is left behind. `extra_record`
+        writes more rows in the same transaction, so they commit with the file
+        or not at all.
         """
         try:
             staged = await self._stage(body.chunks())
@@ -107,7 +119,7 @@ class FileService:
                 tags=tuple(tags),
             )
             url = url_base + str(record.key)
-            await self._record_upload(staged, record, url)
+            await self._record_upload(staged, record, url, extra_record)
         finally:
             await self.storage.discard(staged)
 
@@ -139,7 +151,13 @@ class FileService:
             await sink.abort()
             raise
 
-    async def _record_upload(self, staged: StagedBlob, record: FileRecord, url: str) -> None:
+    async def _record_upload(
+        self,
+        staged: StagedBlob,
+        record: FileRecord,
+        url: str,
+        extra_record: ExtraRecord | None,
+    ) -> None:
         blob = BlobRecord(
             sha256=staged.sha256,
             blake3=staged.blake3,
@@ -172,6 +190,8 @@ class FileService:
                 logger.warning("blob %s vanished before commit; placing it again", staged.sha256)
                 await self.storage.place(staged)
             await repository.insert_file(conn, record, message)
+            if extra_record is not None:
+                await extra_record(conn, record)
 
     async def get(self, key: uuid.UUID) -> FileRecord:
         """Return a file's metadata, raising FileNotFound for an unknown key."""
