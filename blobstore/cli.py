@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from blobstore.config import ConfigError, Settings
 from blobstore.db import migrate
+from blobstore.maintenance import commands as maintenance
 
 __all__ = ["main"]
 
@@ -49,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     migrate_cmd.add_argument("--revision", default="head", help="target revision")
     migrate_cmd.set_defaults(handler=_migrate)
+
+    maintenance.register(commands)
     return parser
 
 
