@@ -100,8 +100,8 @@ class FileNotFound(ClientError):
 class BlobNotFound(ClientError):
     """Raised when none of the caller's files has the requested content.
 
-    Content that only other users stored gets the same answer as content that
-    is not stored at all, so a hash lookup reveals nothing about other users.
+    Content that only other users stored gets the same response as content
+    that is not stored at all, so a hash lookup reveals nothing about other users.
     """
 
     status = 404

@@ -185,10 +185,10 @@ async def get_blob(request: Request) -> Response:
         "etag": f'"{blob.sha256}"',
         "x-content-type-options": "nosniff",
         "accept-ranges": "none",
-        # The answer depends on who asks, so no shared cache may keep it.
+        # The response depends on the caller, so no shared cache may store it.
         "cache-control": "private",
     }
-    # Content has no type of its own: each file that holds it names one.
+    # Content has no type of its own, because each file that contains it names one.
     return BlobResponse(reader, headers=headers, media_type="application/octet-stream")
 
 

@@ -1,6 +1,6 @@
 """The blob-row queries behind garbage collection and integrity checks.
 
-Scans page through blobs by sha256, so a run over millions of rows holds one
+Scans page through blobs by sha256, so a run over millions of rows keeps one
 page in memory and no transaction stays open between pages.
 """
 

@@ -89,8 +89,8 @@ async def lock_blob(conn: AsyncConnection, blob: BlobRecord) -> bool:
             return inserted
 
         # DO NOTHING takes no lock on the row it conflicted with, so garbage
-        # collection may delete that row before the lock below is granted;
-        # the SELECT then finds nothing, and the insert has to be tried again.
+        # collection may delete that row before the lock below is granted.
+        # The SELECT then finds nothing, and the insert has to be tried again.
         if (await conn.execute(lock_row)).first() is not None:
             return inserted
         logger.info("blob %s was collected while being locked; inserting it again", blob.sha256)

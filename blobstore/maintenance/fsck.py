@@ -1,11 +1,12 @@
 """Integrity check: prove that every blob on disk is the blob that was uploaded.
 
 For every blob row the file must be present, of the recorded size and with
-the recorded BLAKE3 digest; `full` also recomputes the sha256 that names it.
-Then the blob tree is walked for files that no row describes. With `repair`,
-blobs whose bytes are wrong move to <base>/quarantine/, so the service stops
-serving them (reads fail with a storage error instead) and a new upload of
-the same content puts the right bytes back.
+the recorded BLAKE3 digest. With `full`, the sha256 that names it is also
+recomputed. Then the blob tree is walked for files that no row describes.
+
+With `repair`, blobs whose bytes are wrong move to <base>/quarantine/. The
+service then stops serving them, because reads fail with a storage error,
+and a new upload of the same content puts the right bytes back.
 
 Files without rows are only reported: `blobstore gc` removes them.
 """

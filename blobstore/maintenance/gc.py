@@ -10,9 +10,9 @@ Three kinds of garbage, each removed only when older than the grace period:
 
 A blob is removed only inside a transaction that holds its row lock, the lock
 that every upload takes in `lock_blob` before it checks that the blob file is
-on disk. So either the upload commits first, and GC then sees its file row and
-keeps the blob, or GC commits first, and the upload puts the file back from
-its temp copy. An orphan file has no row to lock, so GC inserts a placeholder
+on disk. So either the upload commits first, and GC then finds its file row
+and keeps the blob, or GC commits first, and the upload puts the file back
+from its temp copy. An orphan file has no row to lock, so GC inserts a placeholder
 row and locks that: an upload of the same content waits for it.
 """
 

@@ -4,8 +4,8 @@ Each regular file under the folder is uploaded with `FileService.upload`, so
 it is hashed, deduplicated, recorded and announced in the outbox exactly as
 an HTTP upload would be. The same transaction writes an `imported_files`
 row keyed by (user, path relative to the folder, sha256), and a later run
-skips every file whose key is already there. To know the sha256 before
-uploading, each file is read once to hash it; a file not yet imported is then
+skips every file whose key is already there. Each file is read once to hash
+it, because the sha256 is part of that key. A file not yet imported is then
 read a second time by the upload.
 """
 

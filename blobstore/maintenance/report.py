@@ -124,7 +124,7 @@ def render(tables: Sequence[ReportTable], output_format: str) -> str:
     if output_format == "csv":
         if len(tables) != 1:
             raise ValueError(
-                "CSV holds one report; name it, as in 'blobstore report tag_usage --format csv'"
+                "CSV output contains one report; pass its name, as in 'report tag_usage'"
             )
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

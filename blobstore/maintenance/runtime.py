@@ -1,4 +1,4 @@
-"""What every maintenance command runs on: a current schema, an engine, the blob store."""
+"""The setup every maintenance command runs on: a current schema, an engine, the blob store."""
 
 from __future__ import annotations
 

@@ -46,8 +46,8 @@ class FileLookup:
             raise Forbidden(f"cannot list the files of user {where.user_id!r}: only your own")
         where = replace(where, user_id=caller)
 
-        # One row more than the page tells whether another page follows,
-        # without a second query and without ever returning an empty last page.
+        # Fetching one row more than the page shows whether another page
+        # follows, without a second query and without an empty last page.
         async with self.engine.connect() as conn:
             rows = await lookup.list_files(conn, where, after, limit + 1)
 
@@ -58,7 +58,7 @@ class FileLookup:
         return FilePage(items=items, next_position=PagePosition(last.created_at, last.key))
 
     async def find_blob(self, caller: str, sha256: str) -> BlobRecord:
-        """Return the blob with this sha256 if one of the caller's files holds it.
+        """Return the blob with this sha256 if one of the caller's files contains it.
 
         Raises BlobNotFound otherwise, whether or not another user stored it.
         """

@@ -1,7 +1,7 @@
 """Changing the tags of a stored file: replace the set, or add and remove some.
 
 Tags follow the same rules as at upload (see `normalize_tags`). A change that
-leaves the set as it was writes nothing; a real change rewrites the tag rows
+leaves the set as it was writes nothing. A real change rewrites the tag rows
 and writes a `file_tags_changed` outbox message in the same transaction.
 """
 

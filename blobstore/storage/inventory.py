@@ -1,4 +1,4 @@
-"""What is on disk under a local blob store, for the maintenance commands.
+"""Listings of the files under a local blob store, for the maintenance commands.
 
 Listing walks one top-level shard (<base>/ab/) at a time, so a store with
 millions of blobs is read in pieces of about 1/256 of the tree.

@@ -39,19 +39,23 @@ INDEX_SWAPS = [
     ("ix_file_tags_tag_file_key", "file_tags", ["tag", "file_key"], "ix_file_tags_tag", ["tag"]),
 ]
 
+# Files grouped first by a column and their content, so that the outer query
+# counts each distinct content once per group for the unique bytes.
+PER_BLOB_GROUPED_BY = """FROM (
+    SELECT {column}, sha256, COUNT(*) AS files, SUM(size) AS logical_bytes
+    FROM files
+    GROUP BY {column}, sha256
+) AS per_blob
+JOIN blobs ON blobs.sha256 = per_blob.sha256
+GROUP BY per_blob.{column}
+"""
+
 STORAGE_PER_USER = """
 SELECT per_blob.user_id AS user_id,
        CAST(SUM(per_blob.files) AS BIGINT) AS files,
        CAST(SUM(per_blob.logical_bytes) AS BIGINT) AS logical_bytes,
        CAST(SUM(blobs.size) AS BIGINT) AS unique_bytes
-FROM (
-    SELECT user_id, sha256, COUNT(*) AS files, SUM(size) AS logical_bytes
-    FROM files
-    GROUP BY user_id, sha256
-) AS per_blob
-JOIN blobs ON blobs.sha256 = per_blob.sha256
-GROUP BY per_blob.user_id
-"""
+""" + PER_BLOB_GROUPED_BY.format(column="user_id")
 
 DEDUP_RATIO = """
 SELECT totals.files AS files,
@@ -85,14 +89,7 @@ SELECT per_blob.content_type AS content_type,
        COUNT(*) AS unique_blobs,
        CAST(SUM(blobs.size) AS BIGINT) AS unique_bytes,
        ROUND(SUM(per_blob.logical_bytes) * 1.0 / NULLIF(SUM(blobs.size), 0), 3) AS dedup_ratio
-FROM (
-    SELECT content_type, sha256, COUNT(*) AS files, SUM(size) AS logical_bytes
-    FROM files
-    GROUP BY content_type, sha256
-) AS per_blob
-JOIN blobs ON blobs.sha256 = per_blob.sha256
-GROUP BY per_blob.content_type
-"""
+""" + PER_BLOB_GROUPED_BY.format(column="content_type")
 
 TAG_USAGE = """
 SELECT file_tags.tag AS tag,

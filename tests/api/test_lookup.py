@@ -103,13 +103,13 @@ async def test_listing_other_user_id_returns_403(client: httpx.AsyncClient) -> N
 
 
 async def test_listing_filters_by_sha256(client: httpx.AsyncClient) -> None:
-    wanted = await upload_as(client, ALICE, b"needle")
+    needle = await upload_as(client, ALICE, b"needle")
     await upload_as(client, ALICE, b"haystack")
     await upload_as(client, BOB, b"needle")
 
     keys = await list_keys(client, ALICE, sha256=sha256(b"needle").upper())
 
-    assert keys == [wanted]
+    assert keys == [needle]
 
 
 async def test_listing_tags_must_all_match(client: httpx.AsyncClient) -> None:
@@ -293,7 +293,7 @@ async def test_blob_invalid_digest_returns_400(client: httpx.AsyncClient) -> Non
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgresql"])
-async def test_listing_pages_under_concurrent_inserts_skip_and_repeat_nothing(
+async def test_paging_during_inserts_is_stable(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     base = datetime(2026, 7, 1, tzinfo=UTC)

@@ -94,7 +94,7 @@ async def test_gc_keeps_referenced_blob(
     assert b"".join([chunk async for chunk in reader.chunks()]) == b"still used"
 
 
-async def test_gc_removes_old_orphan_file_and_keeps_young_one(
+async def test_gc_orphan_files_respect_grace(
     store: Store, engine: AsyncEngine, settings: Settings
 ) -> None:
     old = orphan_file(settings.file_base_path, b"left by a crash", 2 * HOUR)
@@ -211,7 +211,7 @@ async def race_one_round(
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgresql"])
-async def test_gc_racing_uploads_of_one_content_loses_no_bytes(
+async def test_gc_racing_uploads_loses_no_bytes(
     store: Store, service: FileService, settings: Settings
 ) -> None:
     data = os.urandom(64 * 1024)
