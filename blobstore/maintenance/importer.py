@@ -21,12 +21,13 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from blobstore.config import Settings
 from blobstore.db import imports
 from blobstore.db.repository import FileRecord
-from blobstore.errors import ClientError
+from blobstore.errors import ClientError, InvalidRequest
 from blobstore.maintenance.progress import Progress
 from blobstore.maintenance.runtime import Store, format_bytes, run_with_store
 from blobstore.service import FileService
@@ -43,6 +44,10 @@ DEFAULT_USER = "anonymous"
 READ_CHUNK_BYTES = 1024 * 1024
 # The width of files.user_id.
 MAX_USER_ID_CHARS = 255
+# The ledger's primary key contains the path, and PostgreSQL rejects a B-tree
+# entry over about 2700 bytes (a third of its 8 KiB page); this leaves room
+# for the user id and digest beside it.
+MAX_SOURCE_PATH_BYTES = 2048
 
 
 @dataclass
@@ -108,6 +113,10 @@ class Importer:
         return summary
 
     async def _import_one(self, path: Path, relative: str, summary: ImportSummary) -> None:
+        if len(relative.encode()) > MAX_SOURCE_PATH_BYTES:
+            raise InvalidRequest(
+                f"path is longer than {MAX_SOURCE_PATH_BYTES} bytes, the import ledger's limit"
+            )
         sha256 = (await asyncio.to_thread(file_digests, path))["sha256"]
         async with self.store.engine.connect() as conn:
             if await imports.was_imported(conn, self.user_id, relative, sha256):
@@ -119,9 +128,15 @@ class Importer:
             # since it was hashed above.
             await imports.record_import(conn, self.user_id, relative, record)
 
-        stored = await self.service.upload(
-            FileBody(path, self.tags), self.user_id, self.url_base, extra_record=record_import
-        )
+        try:
+            stored = await self.service.upload(
+                FileBody(path, self.tags), self.user_id, self.url_base, extra_record=record_import
+            )
+        except IntegrityError:
+            # Another import of the same folder recorded this file first, and
+            # this upload's transaction rolled back with nothing recorded.
+            summary.skipped += 1
+            return
         summary.imported += 1
         summary.duplicates += stored.deduplicated
         summary.bytes_imported += stored.record.size

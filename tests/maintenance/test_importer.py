@@ -196,3 +196,20 @@ def test_import_command_rejects_missing_folder(
 
     assert status == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+async def test_import_reports_overlong_path_and_goes_on(store: Store, tmp_path: Path) -> None:
+    root = tmp_path / "deep"
+    deep = root
+    # Directory names of 200 bytes, nested past the ledger's 2048-byte limit.
+    for level in range(11):
+        deep = deep / (f"{level:02d}" + "d" * 198)
+    deep.mkdir(parents=True)
+    (deep / "buried.txt").write_bytes(b"too deep")
+    (root / "shallow.txt").write_bytes(b"fine")
+
+    summary = await importer(store).run(root)
+
+    assert summary.imported == 1
+    assert [path.name for path, _ in summary.failures] == ["buried.txt"]
+    assert "longer than 2048 bytes" in summary.failures[0][1]
