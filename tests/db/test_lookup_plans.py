@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Executable, text
+from sqlalchemy import ClauseElement, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -22,29 +22,38 @@ pytestmark = pytest.mark.postgres
 
 ROWS = 60_000
 USERS = 100
-# Each file carries one tag out of 200 (300 files each) and one out of 7.
-POPULATE = [
-    f"""
-    INSERT INTO blobs (sha256, blake3, size, created_at)
-    SELECT md5(i::text) || md5((i + 1)::text), md5(i::text) || md5(i::text), i % 10000,
-           timestamptz '2026-01-01 00:00:00+00' + i * interval '1 minute'
-    FROM generate_series(1, {ROWS}) AS i
-    """,
-    f"""
-    INSERT INTO files (key, sha256, user_id, filename, content_type, size, created_at)
-    SELECT md5('file' || i)::uuid, md5(i::text) || md5((i + 1)::text), 'user-' || (i % {USERS}),
-           'file-' || i || '.pdf', 'application/pdf', i % 10000,
-           timestamptz '2026-01-01 00:00:00+00' + i * interval '1 minute'
-    FROM generate_series(1, {ROWS}) AS i
-    """,
-    f"""
-    INSERT INTO file_tags (file_key, tag)
-    SELECT md5('file' || i)::uuid, 'tag-' || (i % 200) FROM generate_series(1, {ROWS}) AS i
-    UNION ALL
-    SELECT md5('file' || i)::uuid, 'kind-' || (i % 7) FROM generate_series(1, {ROWS}) AS i
-    """,
-    "ANALYZE blobs, files, file_tags",
-]
+
+
+def population_sql(rows: int, users: int) -> list[str]:
+    """Return statements that fill blobs, files and file_tags with synthetic rows, then ANALYZE.
+
+    File i belongs to user-(i % users), is one minute newer than file i - 1,
+    and carries tag-(i % 200) and kind-(i % 7). bench/lookup.py uses the same data.
+    """
+    return [
+        f"""
+        INSERT INTO blobs (sha256, blake3, size, created_at)
+        SELECT md5(i::text) || md5((i + 1)::text), md5(i::text) || md5(i::text), i % 10000,
+               timestamptz '2026-01-01 00:00:00+00' + i * interval '1 minute'
+        FROM generate_series(1, {rows}) AS i
+        """,
+        f"""
+        INSERT INTO files (key, sha256, user_id, filename, content_type, size, created_at)
+        SELECT md5('file' || i)::uuid, md5(i::text) || md5((i + 1)::text),
+               'user-' || (i % {users}), 'file-' || i || '.pdf', 'application/pdf', i % 10000,
+               timestamptz '2026-01-01 00:00:00+00' + i * interval '1 minute'
+        FROM generate_series(1, {rows}) AS i
+        """,
+        f"""
+        INSERT INTO file_tags (file_key, tag)
+        SELECT md5('file' || i)::uuid, 'tag-' || (i % 200) FROM generate_series(1, {rows}) AS i
+        UNION ALL
+        SELECT md5('file' || i)::uuid, 'kind-' || (i % 7) FROM generate_series(1, {rows}) AS i
+        """,
+        "ANALYZE blobs, files, file_tags",
+    ]
+
+
 USER = "user-42"
 # File 4242 belongs to user-42 (4242 % 100) and carries tag-42 (4242 % 200).
 SHA256_OF_4242 = "SELECT md5('4242') || md5('4243')"
@@ -60,7 +69,7 @@ async def populated(migrated_postgres: URL) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(migrated_postgres)
     async with engine.begin() as conn:
         await conn.execute(text(TRUNCATE))
-        for statement in POPULATE:
+        for statement in population_sql(ROWS, USERS):
             await conn.execute(text(statement))
     yield engine
 
@@ -75,7 +84,7 @@ async def conn(populated: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-async def plan_of(conn: AsyncConnection, query: Executable) -> str:
+async def plan_of(conn: AsyncConnection, query: ClauseElement) -> str:
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
     rows = await conn.execute(text(f"EXPLAIN {compiled}"))
     return "\n".join(rows.scalars())
