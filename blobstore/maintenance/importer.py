@@ -46,8 +46,8 @@ READ_CHUNK_BYTES = 1024 * 1024
 MAX_USER_ID_CHARS = 255
 # The ledger's primary key contains the path, and PostgreSQL rejects a B-tree
 # entry over about 2700 bytes, a third of its 8 KiB page. This limit leaves
-# room for the user id and digest beside the path.
-MAX_SOURCE_PATH_BYTES = 2048
+# room for the user id (up to 1020 bytes of UTF-8) and digest beside the path.
+MAX_SOURCE_PATH_BYTES = 1536
 
 
 @dataclass

@@ -201,7 +201,7 @@ def test_import_command_rejects_missing_folder(
 async def test_import_reports_overlong_path_and_goes_on(store: Store, tmp_path: Path) -> None:
     root = tmp_path / "deep"
     deep = root
-    # Directory names of 200 bytes, nested past the ledger's 2048-byte limit.
+    # Directory names of 200 bytes, nested past the ledger's 1536-byte limit.
     for level in range(11):
         deep = deep / (f"{level:02d}" + "d" * 198)
     deep.mkdir(parents=True)
@@ -212,4 +212,4 @@ async def test_import_reports_overlong_path_and_goes_on(store: Store, tmp_path: 
 
     assert summary.imported == 1
     assert [path.name for path, _ in summary.failures] == ["buried.txt"]
-    assert "longer than 2048 bytes" in summary.failures[0][1]
+    assert "longer than 1536 bytes" in summary.failures[0][1]
