@@ -7,8 +7,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from blobstore import server
 from blobstore.config import ConfigError, Settings
 from blobstore.db import migrate
+from blobstore.logs import configure_logging
 from blobstore.maintenance import commands as maintenance
 
 __all__ = ["main"]
@@ -19,15 +21,13 @@ logger = logging.getLogger("blobstore")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"blobstore: {exc}", file=sys.stderr)
         return 2
+    configure_logging(settings)
 
     command: int = args.handler(settings, args)
     return command
@@ -56,10 +56,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
-
     if args.workers < 1:
         print(f"blobstore: invalid --workers={args.workers}: must be at least 1", file=sys.stderr)
+        return 2
+
+    # Building the application parses the token keys and the inline allow-list,
+    # so a bad value stops here with its variable named, not in every worker.
+    from blobstore.api import create_app
+
+    try:
+        create_app(settings)
+    except ConfigError as exc:
+        print(f"blobstore: {exc}", file=sys.stderr)
         return 2
 
     # The embedded default migrates itself so that a first run needs no setup;
@@ -67,17 +75,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if settings.is_embedded:
         migrate.upgrade(settings.database_url)
 
-    uvicorn.run(
-        "blobstore.api.app:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        log_level="info",
-        timeout_graceful_shutdown=30,
-    )
+    server.run(settings, host=args.host, port=args.port, workers=args.workers)
     return 0
 
 

@@ -4,31 +4,48 @@
     ├── ClientError                 the request is at fault; maps to a 4xx response
     │   ├── InvalidRequest          400 invalid_request
     │   │   ├── MalformedUpload     400 malformed_upload
-    │   │   └── InvalidKey          400 invalid_key
+    │   │   ├── InvalidKey          400 invalid_key
+    │   │   └── DigestMismatch      400 digest_mismatch
     │   ├── InvalidToken            401 invalid_token
+    │   ├── AuthenticationRequired  401 authentication_required
     │   ├── Forbidden               403 forbidden
     │   ├── FileNotFound            404 file_not_found
     │   ├── BlobNotFound            404 blob_not_found
+    │   ├── RequestTimeout          408 request_timeout
+    │   ├── PreconditionFailed      412 precondition_failed
     │   ├── UploadTooLarge          413 upload_too_large
-    │   └── UnsupportedMediaType    415 unsupported_media_type
+    │   ├── UnsupportedMediaType    415 unsupported_media_type
+    │   └── RangeNotSatisfiable     416 range_not_satisfiable
     └── StorageError                the blob store failed (disk full, permissions); 500
 
 A `code` is part of the API: other services branch on it, so it never changes
 once released. The message names the value and the rule that it broke.
+
+A ClientError is raised with an English message template and its parameters,
+`InvalidKey("file key {key!r} is not a UUID", key=raw)`. The template is also
+the message's id in the translation catalogue, so the API can answer in the
+caller's language; `detail` is always the English text.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 __all__ = [
+    "AuthenticationRequired",
     "BlobNotFound",
     "BlobstoreError",
     "ClientError",
+    "DigestMismatch",
     "FileNotFound",
     "Forbidden",
     "InvalidKey",
     "InvalidRequest",
     "InvalidToken",
     "MalformedUpload",
+    "PreconditionFailed",
+    "RangeNotSatisfiable",
+    "RequestTimeout",
     "StorageError",
     "UnsupportedMediaType",
     "UploadTooLarge",
@@ -42,17 +59,26 @@ class BlobstoreError(Exception):
 class ClientError(BlobstoreError):
     """A request that the service cannot serve as sent.
 
-    `detail` is the English sentence shown to the caller; `status`, `code` and
-    `title` are fixed per subclass.
+    `message` is an English template filled with `params` by str.format;
+    `detail` is the filled-in English sentence. `status`, `code`, `title` and
+    `default_headers` are fixed per subclass; `headers` go out with the error
+    response.
     """
 
     status = 400
     code = "invalid_request"
     title = "Invalid request"
+    default_headers: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, message: str, /, **params: object) -> None:
+        # Without parameters the message is used as it is, so a caller that
+        # passes a finished sentence containing braces does not break it.
+        detail = message.format(**params) if params else message
         super().__init__(detail)
+        self.message = message
+        self.params = params
         self.detail = detail
+        self.headers = dict(self.default_headers)
 
 
 class InvalidRequest(ClientError):
@@ -73,16 +99,48 @@ class InvalidKey(InvalidRequest):
     title = "Invalid file key"
 
 
+class DigestMismatch(InvalidRequest):
+    """Raised when an upload's content does not match the digest the client sent."""
+
+    code = "digest_mismatch"
+    title = "Digest mismatch"
+
+
 class InvalidToken(ClientError):
-    """Raised when the bearer token cannot be decoded."""
+    """Raised when the bearer token is malformed, unsigned, expired or fails verification.
+
+    The response carries `WWW-Authenticate: Bearer error="invalid_token"` with
+    the English detail as `error_description` (RFC 6750 section 3).
+    """
 
     status = 401
     code = "invalid_token"
     title = "Invalid token"
 
+    def __init__(self, message: str, /, **params: object) -> None:
+        super().__init__(message, **params)
+        description = "".join(
+            ch if ch.isascii() and ch.isprintable() else "?" for ch in self.detail
+        )
+        # RFC 6750 section 3 allows neither '"' nor '\' in error_description.
+        description = description.replace('"', "'").replace("\\", "/")
+        self.headers["WWW-Authenticate"] = (
+            f'Bearer realm="blobstore", error="invalid_token", error_description="{description}"'
+        )
+
+
+class AuthenticationRequired(ClientError):
+    """Raised when a request needs a bearer token and sent none."""
+
+    status = 401
+    code = "authentication_required"
+    title = "Authentication required"
+    # RFC 6750 section 3.1: a request without credentials gets no error code.
+    default_headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": 'Bearer realm="blobstore"'}
+
 
 class Forbidden(ClientError):
-    """Raised when the caller is identified but may not act on the requested file or user."""
+    """Raised when the caller is known but may not do this to the resource."""
 
     status = 403
     code = "forbidden"
@@ -90,7 +148,7 @@ class Forbidden(ClientError):
 
 
 class FileNotFound(ClientError):
-    """Raised when no file has the requested key."""
+    """Raised when no file has the requested key, or the caller may not see it."""
 
     status = 404
     code = "file_not_found"
@@ -109,6 +167,24 @@ class BlobNotFound(ClientError):
     title = "Blob not found"
 
 
+class RequestTimeout(ClientError):
+    """Raised when a client stops sending the request body for too long."""
+
+    status = 408
+    code = "request_timeout"
+    title = "Request timeout"
+    # The rest of the body may still arrive, so the connection cannot be reused.
+    default_headers: ClassVar[dict[str, str]] = {"Connection": "close"}
+
+
+class PreconditionFailed(ClientError):
+    """Raised when an If-Match header matches no current representation."""
+
+    status = 412
+    code = "precondition_failed"
+    title = "Precondition failed"
+
+
 class UploadTooLarge(ClientError):
     """Raised when an upload's declared or streamed size passes MAX_UPLOAD_MB."""
 
@@ -123,6 +199,21 @@ class UnsupportedMediaType(ClientError):
     status = 415
     code = "unsupported_media_type"
     title = "Unsupported media type"
+
+
+class RangeNotSatisfiable(ClientError):
+    """Raised when a Range header selects no byte of the file.
+
+    The response carries `Content-Range: bytes */SIZE` (RFC 9110 section 15.5.17).
+    """
+
+    status = 416
+    code = "range_not_satisfiable"
+    title = "Range not satisfiable"
+
+    def __init__(self, message: str, /, *, size: int, **params: object) -> None:
+        super().__init__(message, size=size, **params)
+        self.headers["Content-Range"] = f"bytes */{size}"
 
 
 class StorageError(BlobstoreError):

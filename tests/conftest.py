@@ -6,10 +6,14 @@ schema is migrated once per session and every test starts from empty tables.
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +26,7 @@ from blobstore.api import create_app
 from blobstore.config import Settings
 from blobstore.db import migrate
 from blobstore.db.engine import create_engine
+from blobstore.logs import configure_logging
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BACKENDS = ["sqlite", "postgresql"]
@@ -91,3 +96,17 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+@pytest.fixture
+def json_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """Send log records through the JSON formatter into a buffer; yields a reader of its lines."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    configure_logging(Settings.from_env({"LOG_FORMAT": "json"}), stream=buffer)
+
+    yield lambda: [json.loads(line) for line in buffer.getvalue().splitlines()]
+
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)

@@ -1,7 +1,9 @@
 """Error responses as application/problem+json (RFC 9457).
 
 Every error body carries a stable `code` that clients branch on, a short
-`title` and a `detail` sentence that names the value at fault.
+`title` and a `detail` sentence that names the value at fault. Title and
+detail are in Spanish when the request's Accept-Language prefers it, and in
+English otherwise; `Content-Language` says which.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from blobstore.api.language import preferred_language, translate, translate_title
 from blobstore.errors import ClientError, StorageError
 
 __all__ = ["EXCEPTION_HANDLERS", "problem"]
@@ -29,50 +32,95 @@ _HTTP_CODES = {
 
 
 def problem(
-    status: int, code: str, title: str, detail: str, headers: Mapping[str, str] | None = None
+    request: Request,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    *,
+    params: Mapping[str, object] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
+    """Build a problem response in the caller's language.
+
+    `title` and `detail` are the English texts; `detail` is a message template
+    when `params` are given, and both are translated when a catalogue has them.
+    """
+    language = preferred_language(request.headers.get("accept-language"))
     body = {
         "type": f"urn:blobstore:problem:{code}",
-        "title": title,
+        "title": translate_title(code, title, language),
         "status": status,
-        "detail": detail,
+        "detail": translate(detail, params or {}, language),
         "code": code,
     }
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+    response_headers = {
+        **(headers or {}),
+        "Content-Language": language,
+        "Vary": "Accept-Language",
+    }
+    return JSONResponse(body, status_code=status, headers=response_headers, media_type=PROBLEM_JSON)
 
 
 async def client_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ClientError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-    return problem(exc.status, exc.code, exc.title, exc.detail, headers)
+    if not isinstance(exc, ClientError):
+        raise TypeError(f"client_error handles ClientError, got {type(exc).__name__}")
+    return problem(
+        request,
+        exc.status,
+        exc.code,
+        exc.title,
+        exc.message,
+        params=exc.params,
+        headers=exc.headers,
+    )
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    if not isinstance(exc, HTTPException):
+        raise TypeError(f"http_error handles HTTPException, got {type(exc).__name__}")
     phrase = HTTPStatus(exc.status_code).phrase
     code = _HTTP_CODES.get(exc.status_code, phrase.lower().replace(" ", "_"))
-    detail = (
-        exc.detail if exc.detail != phrase else f"{request.method} {request.url.path}: {phrase}"
+    language = preferred_language(request.headers.get("accept-language"))
+    if exc.detail != phrase:
+        return problem(request, exc.status_code, code, phrase, exc.detail, headers=exc.headers)
+    return problem(
+        request,
+        exc.status_code,
+        code,
+        phrase,
+        "{method} {path}: {title}",
+        params={
+            "method": request.method,
+            "path": request.url.path,
+            "title": translate_title(code, phrase, language),
+        },
+        headers=exc.headers,
     )
-    return problem(exc.status_code, code, phrase, detail, exc.headers)
 
 
 async def storage_error(request: Request, exc: Exception) -> Response:
     logger.error("storage failure on %s %s: %s", request.method, request.url.path, exc)
-    return problem(500, "storage_error", "Storage error", "the blob store failed; see server logs")
+    return problem(
+        request, 500, "storage_error", "Storage error", "the blob store failed; see server logs"
+    )
 
 
 async def client_disconnect(request: Request, exc: Exception) -> Response:
     # Nobody will read this response; the upload's cleanup already ran.
     logger.info("client disconnected during %s %s", request.method, request.url.path)
     return problem(
-        400, "client_disconnected", "Client disconnected", "the request body ended early"
+        request,
+        400,
+        "client_disconnected",
+        "Client disconnected",
+        "the request body ended early",
     )
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
-    return problem(500, "internal_error", "Internal server error", "see server logs")
+    return problem(request, 500, "internal_error", "Internal server error", "see server logs")
 
 
 EXCEPTION_HANDLERS = {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -12,7 +10,7 @@ from blobstore.clock import isoformat_utc
 from blobstore.db.repository import FileRecord
 from blobstore.storage import BlobReader
 
-__all__ = ["BlobResponse", "content_disposition", "file_json"]
+__all__ = ["BlobResponse", "file_json"]
 
 
 def file_json(record: FileRecord, url: str) -> dict[str, object]:
@@ -31,21 +29,8 @@ def file_json(record: FileRecord, url: str) -> dict[str, object]:
     }
 
 
-def content_disposition(disposition: str, filename: str) -> str:
-    """Build a Content-Disposition value per RFC 6266, safe for any stored name.
-
-    The plain `filename` is an ASCII stand-in with quotes, backslashes and
-    control characters replaced; `filename*` (RFC 8187) carries the real name.
-    """
-    fallback = "".join(ch if 0x20 <= ord(ch) < 0x7F and ch not in '"\\' else "_" for ch in filename)
-    value = f'{disposition}; filename="{fallback}"'
-    if fallback != filename:
-        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
-    return value
-
-
 class BlobResponse(Response):
-    """Streams a blob from storage in one pass, with no body for HEAD."""
+    """Streams a blob, or the bytes `start` to `end` of it, in one pass; no body for HEAD."""
 
     def __init__(
         self,
@@ -53,17 +38,21 @@ class BlobResponse(Response):
         *,
         headers: dict[str, str],
         media_type: str,
+        status_code: int = 200,
+        start: int = 0,
+        end: int | None = None,
         background: BackgroundTask | None = None,
     ) -> None:
         self.reader = reader
-        self.status_code = 200
+        self.status_code = status_code
+        self.start = start
+        self.end = reader.size if end is None else end
         self.background = background
         # The stored type goes out as it was uploaded: Starlette would append a
         # charset to text/* types, which may not be the file's real encoding.
         self.media_type = None
-        self.init_headers(
-            {**headers, "content-type": media_type, "content-length": str(reader.size)}
-        )
+        length = self.end - self.start
+        self.init_headers({**headers, "content-type": media_type, "content-length": str(length)})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         send_body = scope["method"] != "HEAD"
@@ -76,7 +65,7 @@ class BlobResponse(Response):
                 }
             )
             if send_body:
-                async for chunk in self.reader.chunks():
+                async for chunk in self.reader.chunks(self.start, self.end):
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from blobstore.api.auth import identify
-from blobstore.api.responses import BlobResponse, content_disposition, file_json
+from blobstore.api.auth import Identity, identify
+from blobstore.api.download import file_response
+from blobstore.api.openapi import document, problems, ref
+from blobstore.api.responses import file_json
+from blobstore.api.serving import ServingPolicy
 from blobstore.api.upload import MultipartBody, upload_body
 from blobstore.errors import InvalidKey, InvalidRequest
 from blobstore.service import FileService
@@ -19,6 +24,26 @@ __all__ = ["api_routes"]
 # Room for the multipart boundaries and part headers around a file of the
 # maximum size, so the up-front check never rejects an upload that would fit.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
+
+_BEARER_OPTIONAL: list[dict[str, list[str]]] = [{}, {"bearer": []}]
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_FILE_HEADERS = {
+    "ETag": ref("headers", "ETag"),
+    "Cache-Control": ref("headers", "CacheControl"),
+    "Repr-Digest": ref("headers", "ReprDigest"),
+    "Content-Disposition": ref("headers", "ContentDisposition"),
+}
+
+
+def _key_operation(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    """Return an OpenAPI operation on one file named by the `key` path parameter."""
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "security": _BEARER_OPTIONAL,
+        "parameters": [ref("parameters", "FileKey")],
+        "responses": {**responses, **problems(400, 401, 404, 500)},
+    }
 
 
 def _service(request: Request) -> FileService:
@@ -31,7 +56,14 @@ def _key(request: Request) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
     except ValueError:
-        raise InvalidKey(f"file key {raw[:100]!r} is not a UUID") from None
+        raise InvalidKey("file key {key!r} is not a UUID", key=raw[:100]) from None
+
+
+def _reader(request: Request) -> Identity | None:
+    """Identify the caller only when reading needs it, keeping public reads token-free."""
+    if _service(request).settings.file_read_access == "public":
+        return None
+    return identify(request)
 
 
 def _url_base(request: Request) -> str:
@@ -44,15 +76,91 @@ def _declared_length(request: Request) -> int | None:
     if raw is None:
         return None
     if not raw.isdigit():
-        raise InvalidRequest(f"invalid Content-Length {raw[:40]!r}: expected a byte count")
+        raise InvalidRequest(
+            "invalid Content-Length {value!r}: expected a byte count", value=raw[:40]
+        )
     return int(raw)
 
 
+@document(
+    post={
+        "operationId": "uploadFile",
+        "summary": "Upload a file",
+        "description": (
+            "A multipart/form-data body with a `file` field, or any other body as the "
+            "file itself. A Content-Digest header (RFC 9530) or a `sha256` form field "
+            "is checked; a mismatch stores nothing."
+        ),
+        "security": _BEARER_OPTIONAL,
+        "parameters": [
+            {
+                "name": "filename",
+                "in": "query",
+                "description": (
+                    "Name of a raw-body upload; only its last path component is kept, without "
+                    "control characters, cut to 255 characters. Not allowed with multipart."
+                ),
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "tags",
+                "in": "query",
+                "description": "Tags of a raw-body upload; see the `tags` form field.",
+                "schema": {"type": "array", "items": ref("schemas", "Tags")},
+            },
+            {
+                "name": "Content-Digest",
+                "in": "header",
+                "description": "sha-256 of the request content: sha-256=:BASE64:.",
+                "schema": {"type": "string", "pattern": "^sha-256=:[A-Za-z0-9+/]{43}=:$"},
+            },
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "tags": {"type": "array", "items": ref("schemas", "Tags")},
+                            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                        },
+                    }
+                },
+                "application/octet-stream": _BINARY,
+            },
+        },
+        "responses": {
+            "201": {
+                "description": "Stored; `Location` is the file's URL.",
+                "headers": {"Location": {"schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": ref("schemas", "StoredFile")}},
+                "links": {
+                    "GetFile": {
+                        "operationId": "getFile",
+                        "parameters": {"key": "$response.body#/key"},
+                    },
+                    "GetFileMeta": {
+                        "operationId": "getFileMeta",
+                        "parameters": {"key": "$response.body#/key"},
+                    },
+                    "DeleteFile": {
+                        "operationId": "deleteFile",
+                        "parameters": {"key": "$response.body#/key"},
+                    },
+                },
+            },
+            **problems(400, 401, 408, 413, 500),
+        },
+    }
+)
 async def upload_file(request: Request) -> Response:
     identity = identify(request)
     service = _service(request)
 
-    body = upload_body(request)
+    body = upload_body(request, service.settings.upload_idle_timeout_s)
     declared = _declared_length(request)
     if declared is not None:
         overhead = MULTIPART_OVERHEAD_BYTES if isinstance(body, MultipartBody) else 0
@@ -64,36 +172,84 @@ async def upload_file(request: Request) -> Response:
     return JSONResponse(payload, status_code=201, headers={"Location": stored.url})
 
 
-async def get_file(request: Request) -> Response:
-    service = _service(request)
-    record = await service.get(_key(request))
-    reader = await service.open(record)
+_GET_FILE = {
+    "security": _BEARER_OPTIONAL,
+    "parameters": [
+        ref("parameters", "FileKey"),
+        ref("parameters", "Range"),
+        ref("parameters", "IfMatch"),
+        ref("parameters", "IfNoneMatch"),
+        ref("parameters", "IfRange"),
+    ],
+    "responses": {
+        "200": {
+            "description": "The whole file.",
+            "headers": {**_FILE_HEADERS, "Content-Digest": ref("headers", "ContentDigest")},
+            "content": {"*/*": _BINARY},
+        },
+        "206": {
+            "description": "The byte range asked for (GET only).",
+            "headers": {**_FILE_HEADERS, "Content-Range": ref("headers", "ContentRange")},
+            "content": {"*/*": _BINARY},
+        },
+        "304": {"description": "If-None-Match matched; the cached copy is current."},
+        **problems(400, 401, 404, 412, 416, 500),
+    },
+}
 
-    headers = {
-        "etag": f'"{record.sha256}"',
-        "content-disposition": content_disposition("inline", record.filename),
-        "x-content-type-options": "nosniff",
-        "accept-ranges": "none",
-    }
-    return BlobResponse(reader, headers=headers, media_type=record.content_type)
+
+@document(
+    get={"operationId": "getFile", "summary": "Download a file", **_GET_FILE},
+    head={"operationId": "headFile", "summary": "A file's download headers", **_GET_FILE},
+    delete=_key_operation(
+        "deleteFile",
+        "Delete a file (owner or admin)",
+        {
+            "204": {"description": "Deleted; the content stays until garbage collection."},
+            **problems(403),
+        },
+    ),
+)
+class FileResource(HTTPEndpoint):
+    """One file by key: GET and HEAD download it, DELETE removes it.
+
+    One endpoint serves all three methods so that a 405 lists every method
+    of the resource in its Allow header.
+    """
+
+    async def get(self, request: Request) -> Response:
+        service = _service(request)
+        record = await service.get(_key(request), _reader(request))
+        policy: ServingPolicy = request.app.state.serving_policy
+        return await file_response(request, record, service, policy)
+
+    async def delete(self, request: Request) -> Response:
+        identity = identify(request)
+        await _service(request).delete(_key(request), identity)
+        return Response(status_code=204)
 
 
+@document(
+    get=_key_operation(
+        "getFileMeta",
+        "A file's metadata",
+        {
+            "200": {
+                "description": "The file's metadata.",
+                "content": {"application/json": {"schema": ref("schemas", "File")}},
+            }
+        },
+    )
+)
 async def get_file_meta(request: Request) -> Response:
-    record = await _service(request).get(_key(request))
+    record = await _service(request).get(_key(request), _reader(request))
     return JSONResponse(file_json(record, _url_base(request) + str(record.key)))
-
-
-async def delete_file(request: Request) -> Response:
-    identify(request)
-    await _service(request).delete(_key(request))
-    return Response(status_code=204)
 
 
 def api_routes() -> list[BaseRoute]:
     """The versioned API, served both at the root and under /v1."""
     return [
         Route("/files", upload_file, methods=["POST"]),
-        Route("/files/{key}", get_file, methods=["GET", "HEAD"]),
-        Route("/files/{key}", delete_file, methods=["DELETE"]),
+        Route("/files/{key}", FileResource),
         Route("/files/{key}/meta", get_file_meta, methods=["GET"]),
     ]

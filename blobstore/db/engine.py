@@ -10,7 +10,9 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-__all__ = ["create_engine"]
+from blobstore.metrics import DB_POOL_IN_USE
+
+__all__ = ["create_engine", "track_pool_usage"]
 
 # How long an SQLite writer waits for another writer before giving up, in seconds.
 SQLITE_BUSY_TIMEOUT_S = 30
@@ -37,6 +39,16 @@ def create_engine(url: URL, *, pool_size: int = 10, pooled: bool = True) -> Asyn
     event.listen(engine.sync_engine, "connect", _configure_sqlite)
     event.listen(engine.sync_engine, "begin", _begin_immediate)
     return engine
+
+
+def track_pool_usage(engine: AsyncEngine) -> None:
+    """Count the engine's checked-out connections in blobstore_db_pool_connections_in_use."""
+    # A checked-out connection either returns (checkin, fired for invalidated
+    # connections too) or is detached from the pool for good (detach).
+    pool = engine.sync_engine.pool
+    event.listen(pool, "checkout", lambda *_: DB_POOL_IN_USE.inc())
+    event.listen(pool, "checkin", lambda *_: DB_POOL_IN_USE.dec())
+    event.listen(pool, "detach", lambda *_: DB_POOL_IN_USE.dec())
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: object) -> None:

@@ -125,6 +125,7 @@ async def insert_outbox(conn: AsyncConnection, message: OutboxMessage) -> None:
             message_key=message.message_key,
             payload=message.payload,
             created_at=message.created_at,
+            request_id=message.request_id,
         )
     )
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from blobstore.clock import isoformat_utc
+from blobstore.request_context import current_request_id
 
 __all__ = [
     "FILE_DELETED",
@@ -32,7 +33,10 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class OutboxMessage:
-    """One event, written in the same transaction as the change it announces."""
+    """One event, written in the same transaction as the change it announces.
+
+    `request_id` names the HTTP request that caused the change, None outside one.
+    """
 
     event_id: uuid.UUID
     event_type: str
@@ -40,6 +44,7 @@ class OutboxMessage:
     message_key: str
     payload: dict[str, Any]
     created_at: datetime
+    request_id: str | None = None
 
 
 def file_event(
@@ -57,7 +62,9 @@ def file_event(
     """Build a file event whose payload follows the consumer contract.
 
     `created_at` is when the file was stored; `now` is when this event happened
-    and becomes `timestamp`. `extra` adds optional top-level fields.
+    and becomes `timestamp`. `extra` adds optional top-level fields. The
+    request id comes from the request context, so every event built while a
+    request is served carries it without each caller passing it on.
     """
     event_id = uuid.uuid4()
     payload: dict[str, Any] = {
@@ -82,4 +89,5 @@ def file_event(
         message_key=str(key),
         payload=payload,
         created_at=now,
+        request_id=current_request_id(),
     )

@@ -7,6 +7,7 @@ tags and the outbox message together.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,9 +21,10 @@ from blobstore.clock import utc_now
 from blobstore.config import Settings
 from blobstore.db import repository
 from blobstore.db.repository import BlobRecord, FileRecord
-from blobstore.errors import ClientError, FileNotFound, UploadTooLarge
+from blobstore.errors import ClientError, DigestMismatch, FileNotFound, UploadTooLarge
 from blobstore.events.outbox import FILE_DELETED, FILE_STORED, file_event
-from blobstore.metrics import UPLOAD_BYTES, UPLOAD_SIZE, UPLOADS
+from blobstore.metrics import DEDUPLICATED_BYTES, UPLOAD_BYTES, UPLOAD_SIZE, UPLOADS
+from blobstore.service.access import Identity, require_owner, require_readable
 from blobstore.service.naming import clean_content_type, clean_filename
 from blobstore.service.tags import normalize_tags
 from blobstore.storage import BlobReader, StagedBlob, StorageBackend
@@ -38,13 +40,16 @@ ExtraRecord = Callable[[AsyncConnection, FileRecord], Awaitable[None]]
 class UploadBody(Protocol):
     """An upload as the API hands it over.
 
-    `filename`, `content_type` and `tags` are complete only once `chunks()` is
-    exhausted, because a multipart form may send its fields after the file.
+    `filename`, `content_type`, `tags` and `expected_sha256` are complete only
+    once `chunks()` is exhausted, because a multipart form may send its fields
+    after the file. `expected_sha256` is the lowercase hex digest the client
+    says the file has, or None when it sent none.
     """
 
     filename: str | None
     content_type: str | None
     tags: list[str]
+    expected_sha256: str | None
 
     def chunks(self) -> AsyncIterator[bytes]: ...
 
@@ -76,7 +81,11 @@ class FileService:
     def check_declared_size(self, size: int) -> None:
         """Reject an upload up front when its declared size is over the limit."""
         if size > self.settings.max_upload_bytes:
-            raise self._too_large(f"declared {size} bytes")
+            raise UploadTooLarge(
+                "upload exceeds MAX_UPLOAD_MB={limit_mb} (declared {size} bytes)",
+                limit_mb=self._limit_mb(),
+                size=size,
+            )
 
     async def upload(
         self,
@@ -90,17 +99,24 @@ class FileService:
 
         The outcome is one of three: stored (new content), deduplicated (the
         content was already on disk, nothing new written) or rejected with a
-        ClientError, in which case nothing is left behind. `extra_record`
-        writes more rows in the same transaction, so they commit with the file
-        or not at all.
+        ClientError, in which case nothing is left behind. A client-supplied
+        sha256 is checked after staging and before placing, so a mismatch never
+        reaches the blob directory. `extra_record` writes more rows in the same
+        transaction, so they commit with the file or not at all.
         """
         try:
-            staged = await self._stage(body.chunks())
+            return await self._upload(body, owner, url_base, extra_record)
         except ClientError:
             UPLOADS.labels("rejected").inc()
             raise
 
+    async def _upload(
+        self, body: UploadBody, owner: str, url_base: str, extra_record: ExtraRecord | None
+    ) -> StoredFile:
+        staged = await self._stage(body.chunks())
+
         try:
+            self._check_digest(body.expected_sha256, staged)
             tags = normalize_tags(body.tags)
             filename = clean_filename(body.filename)
             content_type = clean_content_type(body.content_type)
@@ -126,6 +142,8 @@ class FileService:
         UPLOADS.labels("deduplicated" if deduplicated else "stored").inc()
         UPLOAD_BYTES.inc(record.size)
         UPLOAD_SIZE.observe(record.size)
+        if deduplicated:
+            DEDUPLICATED_BYTES.inc(record.size)
         logger.info(
             "stored file %s sha256=%s size=%d deduplicated=%s",
             record.key,
@@ -135,6 +153,18 @@ class FileService:
         )
         return StoredFile(record=record, url=url, deduplicated=deduplicated)
 
+    @staticmethod
+    def _check_digest(expected: str | None, staged: StagedBlob) -> None:
+        if expected is None:
+            return
+        # compare_digest takes the same time wherever the strings differ.
+        if not hmac.compare_digest(expected.encode(), staged.sha256.encode()):
+            raise DigestMismatch(
+                "sha256 mismatch: expected {expected}, computed {computed}",
+                expected=expected,
+                computed=staged.sha256,
+            )
+
     async def _stage(self, chunks: AsyncIterator[bytes]) -> StagedBlob:
         limit = self.settings.max_upload_bytes
         sink = self.storage.create_sink()
@@ -143,7 +173,12 @@ class FileService:
             async for chunk in chunks:
                 received += len(chunk)
                 if received > limit:
-                    raise self._too_large(f"received more than {limit} bytes")
+                    raise UploadTooLarge(
+                        "upload exceeds MAX_UPLOAD_MB={limit_mb} "
+                        "(received more than {limit} bytes)",
+                        limit_mb=self._limit_mb(),
+                        limit=limit,
+                    )
                 await sink.write(chunk)
             return await sink.finish()
         except BaseException:
@@ -193,24 +228,35 @@ class FileService:
             if extra_record is not None:
                 await extra_record(conn, record)
 
-    async def get(self, key: uuid.UUID) -> FileRecord:
-        """Return a file's metadata, raising FileNotFound for an unknown key."""
+    async def get(self, key: uuid.UUID, caller: Identity | None = None) -> FileRecord:
+        """Return a file's metadata, raising FileNotFound for an unknown key.
+
+        Under FILE_READ_ACCESS=owner a file that `caller` may not read raises
+        FileNotFound too; None stands for a caller that was not identified.
+        """
         async with self.engine.connect() as conn:
             record = await repository.get_file(conn, key)
         if record is None:
-            raise FileNotFound(f"no file with key {key}")
+            raise FileNotFound("no file with key {key}", key=str(key))
+        require_readable(caller, record, self.settings.file_read_access)
         return record
 
     async def open(self, record: FileRecord) -> BlobReader:
         """Open the bytes of a file found by `get`."""
         return await self.storage.open(record.sha256)
 
-    async def delete(self, key: uuid.UUID) -> FileRecord:
-        """Delete a file and announce it; its blob stays until garbage collection."""
+    async def delete(self, key: uuid.UUID, caller: Identity) -> FileRecord:
+        """Delete a file and announce it; its blob stays until garbage collection.
+
+        Raises FileNotFound when `caller` may not read the file and Forbidden
+        when it may read but neither owns the file nor is an admin.
+        """
         async with self.engine.begin() as conn:
             record = await repository.get_file(conn, key, for_update=True)
             if record is None:
-                raise FileNotFound(f"no file with key {key}")
+                raise FileNotFound("no file with key {key}", key=str(key))
+            require_readable(caller, record, self.settings.file_read_access)
+            require_owner(caller, record)
 
             message = file_event(
                 FILE_DELETED,
@@ -227,6 +273,5 @@ class FileService:
         logger.info("deleted file %s", key)
         return record
 
-    def _too_large(self, what: str) -> UploadTooLarge:
-        limit_mb = f"{self.settings.max_upload_mb:g}"
-        return UploadTooLarge(f"upload exceeds MAX_UPLOAD_MB={limit_mb} ({what})")
+    def _limit_mb(self) -> str:
+        return f"{self.settings.max_upload_mb:g}"

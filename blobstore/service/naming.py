@@ -41,6 +41,9 @@ def clean_content_type(raw: str | None) -> str:
 
     value = raw.strip()
     if len(value) > 255 or not _MEDIA_TYPE.fullmatch(value):
-        raise InvalidRequest(f"invalid content type {value[:100]!r}: expected type/subtype")
+        raise InvalidRequest(
+            "invalid content type {content_type!r}: expected type/subtype",
+            content_type=value[:100],
+        )
     media_type, _, parameters = value.partition(";")
     return media_type.lower() + (";" + parameters if parameters else "")

@@ -31,16 +31,23 @@ def normalize_tags(raw_tags: Iterable[str]) -> list[str]:
                 continue
             if len(tag) > MAX_TAG_LENGTH:
                 raise InvalidRequest(
-                    f"invalid tag {tag[:80]!r}: longer than {MAX_TAG_LENGTH} characters"
+                    "invalid tag {tag!r}: longer than {max_length} characters",
+                    tag=tag[:80],
+                    max_length=MAX_TAG_LENGTH,
                 )
             if not _TAG.fullmatch(tag):
                 raise InvalidRequest(
-                    f"invalid tag {tag!r}: use lowercase letters, digits and . _ : / -, "
-                    "starting with a letter or digit"
+                    "invalid tag {tag!r}: use lowercase letters, digits and . _ : / -, "
+                    "starting with a letter or digit",
+                    tag=tag,
                 )
             if tag not in tags:
                 tags.append(tag)
 
     if len(tags) > MAX_TAGS_PER_FILE:
-        raise InvalidRequest(f"too many tags: {len(tags)}, at most {MAX_TAGS_PER_FILE} per file")
+        raise InvalidRequest(
+            "too many tags: {count}, at most {max_count} per file",
+            count=len(tags),
+            max_count=MAX_TAGS_PER_FILE,
+        )
     return tags

@@ -4,6 +4,7 @@ Layout under the base path:
 
     <base>/ab/cd/<sha256>   placed blobs, immutable once there
     <base>/tmp/<id>.part    uploads being written; never read by anyone else
+    <base>/tmp/<id>.probe   health checks' probe files, deleted at once
 
 A blob appears at its final path only by a hard link from a fully written,
 fsynced temp file, so a reader or a crash can never see a partial blob there.
@@ -19,6 +20,7 @@ import os
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -43,6 +45,7 @@ INLINE_READ_BYTES = 64 * 1024
 
 TEMP_DIR_NAME = "tmp"
 TEMP_SUFFIX = ".part"
+PROBE_SUFFIX = ".probe"
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -80,6 +83,11 @@ class LocalStorage:
     def __init__(self, base_path: Path) -> None:
         self.base_path = base_path
         self.temp_dir = base_path / TEMP_DIR_NAME
+        # Temp files of uploads that have neither been aborted nor discarded yet.
+        self._unfinished: set[Path] = set()
+        # Probes get their own thread: on a hung filesystem, a stuck probe then
+        # blocks only later probes (which time out), never the upload threads.
+        self._probe_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="storage-probe")
 
     def ensure_ready(self) -> None:
         """Create the base and temp directories, raising StorageError if that fails."""
@@ -89,7 +97,9 @@ class LocalStorage:
             raise StorageError(f"cannot create blob directory {self.temp_dir}: {exc}") from exc
 
     def create_sink(self) -> LocalSink:
-        return LocalSink(self.temp_dir)
+        sink = LocalSink(self.temp_dir, on_abort=self._unfinished.discard)
+        self._unfinished.add(sink.path)
+        return sink
 
     async def place(self, staged: StagedBlob) -> bool:
         return await _in_thread(self._place, staged)
@@ -122,6 +132,7 @@ class LocalStorage:
 
     async def discard(self, staged: StagedBlob) -> None:
         await _in_thread(_unlink_quietly, Path(staged.handle))
+        self._unfinished.discard(Path(staged.handle))
 
     async def exists(self, sha256: str) -> bool:
         return await _in_thread(blob_path(self.base_path, sha256).exists)
@@ -138,6 +149,47 @@ class LocalStorage:
 
     async def delete(self, sha256: str) -> None:
         await _in_thread(_unlink_quietly, blob_path(self.base_path, sha256))
+
+    async def probe(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._probe_executor, self._probe)
+
+    def _probe(self) -> None:
+        path = self.temp_dir / f"{uuid.uuid4().hex}{PROBE_SUFFIX}"
+        expected = path.name.encode()
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o640)
+            try:
+                os.write(fd, expected)
+                found = os.pread(fd, len(expected) + 1, 0)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StorageError(f"cannot write probe file in {self.temp_dir}: {exc}") from exc
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+        if found != expected:
+            raise StorageError(f"probe file {path} read back {len(found)} bytes that differ")
+
+    async def remove_unfinished(self) -> int:
+        """Delete the temp files of uploads still in progress, returning how many.
+
+        For shutdown, once in-flight requests have finished or been cancelled:
+        a temp file still listed then belongs to an upload that will never end.
+        Only this process's uploads are touched, so other processes sharing the
+        directory keep theirs.
+        """
+        paths = list(self._unfinished)
+        self._unfinished.clear()
+        for path in paths:
+            await _in_thread(_unlink_quietly, path)
+        return len(paths)
+
+    def close(self) -> None:
+        # A probe stuck on a hung filesystem must not block the process exit.
+        self._probe_executor.shutdown(wait=False, cancel_futures=True)
 
 
 def _link_or_existing_size(temp: Path, final: Path) -> int | None:
@@ -170,8 +222,9 @@ class LocalSink:
     received, so disk and network overlap. Memory stays at about two batches.
     """
 
-    def __init__(self, temp_dir: Path) -> None:
+    def __init__(self, temp_dir: Path, on_abort: Callable[[Path], None] | None = None) -> None:
         self.path = temp_dir / f"{uuid.uuid4().hex}{TEMP_SUFFIX}"
+        self._on_abort = on_abort
         self._fd: int | None = None
         self._sha256 = hashlib.sha256()
         self._blake3 = blake3()
@@ -200,6 +253,8 @@ class LocalSink:
         with contextlib.suppress(StorageError):
             await self._wait_pending()
         await _in_thread(self._close_and_remove)
+        if self._on_abort is not None:
+            self._on_abort(self.path)
 
     async def _hand_off(self) -> None:
         await self._wait_pending()

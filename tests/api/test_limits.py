@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from blobstore.api import create_app
-from blobstore.config import Settings
-from tests.helpers import blob_files, row_counts, temp_files
+from blobstore.config import ConfigError, Settings
+from tests.helpers import assert_nothing_stored as assert_nothing_left
 
 LIMIT = 64 * 1024
 
@@ -30,12 +30,7 @@ async def app(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Starlett
 
 
 async def assert_nothing_stored(engine: AsyncEngine, settings: Settings) -> None:
-    counts = await row_counts(engine)
-    assert counts["files"] == 0
-    assert counts["blobs"] == 0
-    assert counts["outbox"] == 0
-    assert blob_files(settings.file_base_path) == []
-    assert temp_files(settings.file_base_path) == []
+    await assert_nothing_left(engine, settings.file_base_path)
 
 
 async def test_declared_length_over_limit_returns_413(
@@ -118,6 +113,41 @@ TAGS_PART = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="tags"\r\n\r\
             "lacks 'Content-Disposition",
         ),
         ("garbage", f"multipart/form-data; boundary={BOUNDARY}", "invalid multipart body"),
+        ("", f"multipart/form-data; boundary={BOUNDARY}", "before its closing boundary"),
+        (f"--{BOUNDARY}--\r\n", f"multipart/form-data; boundary={BOUNDARY}", "no 'file'"),
+        (
+            PART.replace(BOUNDARY, "otherboundary") + "--otherboundary--\r\n",
+            f"multipart/form-data; boundary={BOUNDARY}",
+            "invalid multipart body",
+        ),
+        (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; filename="a"\r\n\r\n'
+            f"x\r\n--{BOUNDARY}--\r\n",
+            f"multipart/form-data; boundary={BOUNDARY}",
+            "lacks 'Content-Disposition",
+        ),
+        (
+            f"--{BOUNDARY}\r\nno colon here\r\n\r\nx\r\n--{BOUNDARY}--\r\n",
+            f"multipart/form-data; boundary={BOUNDARY}",
+            "invalid multipart body",
+        ),
+        (
+            TAGS_PART * 101 + PART + f"--{BOUNDARY}--\r\n",
+            f"multipart/form-data; boundary={BOUNDARY}",
+            "more than 100 parts",
+        ),
+        (
+            TAGS_PART.replace("\r\nx\r\n", "\r\n" + "t" * 70_000 + "\r\n")
+            + PART
+            + f"--{BOUNDARY}--\r\n",
+            f"multipart/form-data; boundary={BOUNDARY}",
+            "field 'tags' exceeds 65536 bytes",
+        ),
+        (
+            PART[:-2] + f"--{BOUNDARY}--\r\n",
+            f"multipart/form-data; boundary={BOUNDARY}",
+            "before its closing boundary",
+        ),
     ],
     ids=[
         "no-boundary",
@@ -127,6 +157,14 @@ TAGS_PART = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="tags"\r\n\r\
         "oversized-headers",
         "no-disposition",
         "garbage",
+        "empty-body",
+        "closing-boundary-only",
+        "other-boundary",
+        "no-name",
+        "header-without-colon",
+        "too-many-parts",
+        "oversized-field",
+        "file-data-runs-into-closing-boundary",
     ],
 )
 async def test_malformed_multipart_returns_400(
@@ -143,3 +181,42 @@ async def test_malformed_multipart_returns_400(
     assert response.json()["code"] == "malformed_upload"
     assert message in response.json()["detail"]
     await assert_nothing_stored(engine, settings)
+
+
+async def test_tags_field_not_utf8_returns_400(
+    client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+) -> None:
+    body = (
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="tags"\r\n\r\n'.encode()
+        + b"\xff\xfe\r\n"
+        + (PART + f"--{BOUNDARY}--\r\n").encode()
+    )
+
+    response = await client.post(
+        "/files",
+        content=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "multipart field 'tags' is not valid UTF-8"
+    await assert_nothing_stored(engine, settings)
+
+
+async def test_non_numeric_content_length_returns_400(
+    client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+) -> None:
+    # httpx would compute the header itself; a raw ASGI scope sends the lie as is.
+    response = await client.post(
+        "/files", content=b"abc", headers={"Content-Type": "text/plain", "Content-Length": "3x"}
+    )
+
+    assert response.status_code == 400
+    assert "invalid Content-Length '3x'" in response.json()["detail"]
+    await assert_nothing_stored(engine, settings)
+
+
+def test_idle_timeout_setting_must_be_positive() -> None:
+    assert Settings.from_env({"UPLOAD_IDLE_TIMEOUT_S": "2.5"}).upload_idle_timeout_s == 2.5
+    with pytest.raises(ConfigError, match="UPLOAD_IDLE_TIMEOUT_S"):
+        Settings.from_env({"UPLOAD_IDLE_TIMEOUT_S": "0"})

@@ -1,0 +1,65 @@
+"""The response to GET and HEAD on a file: preconditions, ranges, caching and safety.
+
+Everything that decides the status and headers of a download is gathered
+here, so the download path costs one metadata lookup and one file open, and
+a 304 not even the open.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from blobstore.api.conditional import select
+from blobstore.api.digests import digest_field
+from blobstore.api.responses import BlobResponse
+from blobstore.api.serving import ServingPolicy
+from blobstore.db.repository import FileRecord
+from blobstore.service import FileService
+
+__all__ = ["CACHE_PRIVATE", "CACHE_PUBLIC", "file_response"]
+
+# Content under a key never changes, so a public file may be cached for as
+# long as caches keep anything (a year is the customary maximum).
+CACHE_PUBLIC = "public, max-age=31536000, immutable"
+# A file readable only by its owner must not sit in shared caches, and each
+# reuse is revalidated so that a deleted file or revoked token is noticed;
+# revalidation is cheap, because the ETag answers it with 304.
+CACHE_PRIVATE = "private, no-cache"
+
+
+async def file_response(
+    request: Request, record: FileRecord, service: FileService, policy: ServingPolicy
+) -> Response:
+    """Build the 200, 206 or 304 response for `record`; 412 and 416 are raised."""
+    etag = f'"{record.sha256}"'
+    public = service.settings.file_read_access == "public"
+    validators = {"etag": etag, "cache-control": CACHE_PUBLIC if public else CACHE_PRIVATE}
+
+    selection = select(request.method, request.headers, etag, record.size)
+    if selection.status == 304:
+        return Response(status_code=304, headers=validators)
+
+    headers = {
+        **validators,
+        "accept-ranges": "bytes",
+        "repr-digest": digest_field(record.sha256),
+        **policy.headers(record.content_type, record.filename),
+    }
+    reader = await service.open(record)
+
+    byte_range = selection.byte_range
+    if byte_range is None:
+        if request.method == "GET":
+            headers["content-digest"] = headers["repr-digest"]
+        return BlobResponse(reader, headers=headers, media_type=record.content_type)
+
+    headers["content-range"] = byte_range.content_range
+    return BlobResponse(
+        reader,
+        headers=headers,
+        media_type=record.content_type,
+        status_code=206,
+        start=byte_range.start,
+        end=byte_range.end,
+    )
