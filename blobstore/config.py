@@ -48,6 +48,7 @@ ENV_VARS = frozenset(
         "KAFKA_BOOTSTRAP",
         "KAFKA_TOPIC",
         "KAFKA_DELETED_TOPIC",
+        "KAFKA_TAGS_TOPIC",
         "RELAY_ENABLED",
         "LOG_FORMAT",
         "LOG_LEVEL",
