@@ -75,7 +75,7 @@ def cases(rows: int, users: int) -> dict[str, Callable[[AsyncConnection], Awaita
         ),
         "owner and sha256": listing(FileFilter(user_id=user, sha256=digest)),
         "owner and content type": listing(FileFilter(user_id=user, content_type="application/pdf")),
-        "HEAD /blobs: owned blob": lambda conn: lookup.find_owned_blob(conn, user, digest),
+        "HEAD /blobs: owned blob": lambda conn: lookup.find_referenced_blob(conn, digest, user),
     }
 
 

@@ -156,7 +156,7 @@ class FileNotFound(ClientError):
 
 
 class BlobNotFound(ClientError):
-    """Raised when none of the caller's files has the requested content.
+    """Raised when none of the caller's files has the requested content (no file, for an admin).
 
     Content that only other users stored gets the same response as content
     that is not stored at all, so a hash lookup reveals nothing about other users.

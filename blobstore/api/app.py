@@ -15,14 +15,12 @@ from starlette.types import ASGIApp
 from blobstore import __version__
 from blobstore.api.auth import ANONYMOUS, Authenticator
 from blobstore.api.docs import docs_routes
-from blobstore.api.lookup import lookup_routes
 from blobstore.api.middleware import RequestContextMiddleware
 from blobstore.api.openapi import build_spec
 from blobstore.api.ops import ops_routes
 from blobstore.api.problems import EXCEPTION_HANDLERS
 from blobstore.api.routes import api_routes
 from blobstore.api.serving import ServingPolicy
-from blobstore.api.tagging import tag_routes
 from blobstore.config import Settings
 from blobstore.db.engine import create_engine, track_pool_usage
 from blobstore.db.migrate import schema_mismatch
@@ -88,10 +86,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await _shut_down(storage, engine)
 
-    # One Mount serves every versioned route: Starlette enters the first Mount
-    # whose prefix matches and never tries a second one with the same prefix.
-    versioned = [*api_routes(), *lookup_routes(), *tag_routes()]
-    routes = [*versioned, Mount("/v1", routes=versioned), *ops_routes(), *docs_routes()]
+    routes = [*api_routes(), Mount("/v1", routes=api_routes()), *ops_routes(), *docs_routes()]
     app = BlobstoreApp(
         routes=routes,
         exception_handlers=EXCEPTION_HANDLERS,

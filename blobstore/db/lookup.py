@@ -22,8 +22,8 @@ from blobstore.db.repository import BlobRecord, FileRecord, file_record
 __all__ = [
     "FileFilter",
     "PagePosition",
-    "find_owned_blob",
-    "find_owned_blob_query",
+    "find_referenced_blob",
+    "find_referenced_blob_query",
     "list_files",
     "list_files_query",
 ]
@@ -95,14 +95,21 @@ async def list_files(
     return [file_record(row, tuple(tags_by_key[row._mapping["key"]])) for row in rows]
 
 
-def find_owned_blob_query(user_id: str, sha256: str) -> Select[tuple[object, ...]]:
-    owned = exists().where(files.c.sha256 == sha256, files.c.user_id == user_id)
-    return select(blobs).where(blobs.c.sha256 == sha256, owned)
+def find_referenced_blob_query(sha256: str, owner: str | None) -> Select[tuple[object, ...]]:
+    referenced = exists().where(files.c.sha256 == sha256)
+    if owner is not None:
+        referenced = referenced.where(files.c.user_id == owner)
+    return select(blobs).where(blobs.c.sha256 == sha256, referenced)
 
 
-async def find_owned_blob(conn: AsyncConnection, user_id: str, sha256: str) -> BlobRecord | None:
-    """Return the blob with this sha256 if one of `user_id`'s files references it."""
-    row = (await conn.execute(find_owned_blob_query(user_id, sha256))).first()
+async def find_referenced_blob(
+    conn: AsyncConnection, sha256: str, owner: str | None
+) -> BlobRecord | None:
+    """Return the blob with this sha256 if a file of `owner`, or of anyone for None, references it.
+
+    A blob that no file references is waiting for garbage collection and counts as not stored.
+    """
+    row = (await conn.execute(find_referenced_blob_query(sha256, owner))).first()
     return None if row is None else blob_record(row)
 
 

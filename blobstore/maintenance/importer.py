@@ -76,6 +76,9 @@ class FileBody:
         self.filename: str | None = path.name
         self.content_type: str | None = mimetypes.guess_type(path.name)[0]
         self.tags = tags
+        # No digest to check against: the bytes read during the upload decide
+        # the sha256, even when the file changed after it was hashed.
+        self.expected_sha256: str | None = None
 
     async def chunks(self) -> AsyncIterator[bytes]:
         with self.path.open("rb") as source:
@@ -115,7 +118,8 @@ class Importer:
     async def _import_one(self, path: Path, relative: str, summary: ImportSummary) -> None:
         if len(relative.encode()) > MAX_SOURCE_PATH_BYTES:
             raise InvalidRequest(
-                f"path is longer than {MAX_SOURCE_PATH_BYTES} bytes, the import ledger's limit"
+                "path is longer than {max_bytes} bytes, the import ledger's limit",
+                max_bytes=MAX_SOURCE_PATH_BYTES,
             )
         sha256 = (await asyncio.to_thread(file_digests, path))["sha256"]
         async with self.store.engine.connect() as conn:

@@ -1,8 +1,9 @@
 """Finding files by owner, content, tag, type and time, and content by its hash.
 
-Until per-user permissions exist, a caller sees only its own files: a listing
-for another user is rejected, and a hash lookup finds content only through
-the caller's own files, so it cannot reveal what other users stored.
+A caller who is not an admin can list only its own files: a listing for another
+user is rejected, and a hash lookup finds content only through the caller's
+own files, so it cannot reveal what other users stored. An admin may list
+any user's files and find content in any of them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from blobstore.db import lookup
 from blobstore.db.lookup import FileFilter, PagePosition
 from blobstore.db.repository import BlobRecord, FileRecord
-from blobstore.errors import BlobNotFound, Forbidden
+from blobstore.errors import BlobNotFound
+from blobstore.service.access import Identity, visible_owner
 from blobstore.storage import BlobReader, StorageBackend
 
 __all__ = ["FileLookup", "FilePage"]
@@ -29,22 +31,21 @@ class FilePage:
 
 
 class FileLookup:
-    """Lists a caller's files and finds stored content by its sha256."""
+    """Lists the files a caller may see and finds stored content by its sha256."""
 
     def __init__(self, engine: AsyncEngine, storage: StorageBackend) -> None:
         self.engine = engine
         self.storage = storage
 
     async def list_files(
-        self, caller: str, where: FileFilter, after: PagePosition | None, limit: int
+        self, caller: Identity, where: FileFilter, after: PagePosition | None, limit: int
     ) -> FilePage:
-        """Return one page of the caller's files that match `where`, newest first.
+        """Return one page of the files that match `where` and `caller` may see, newest first.
 
-        A `where.user_id` other than the caller raises Forbidden.
+        A `where.user_id` other than the caller raises Forbidden unless the
+        caller is an admin.
         """
-        if where.user_id is not None and where.user_id != caller:
-            raise Forbidden(f"cannot list the files of user {where.user_id!r}: only your own")
-        where = replace(where, user_id=caller)
+        where = replace(where, user_id=visible_owner(caller, where.user_id))
 
         # Fetching one row more than the page shows whether another page
         # follows, without a second query and without an empty last page.
@@ -57,15 +58,18 @@ class FileLookup:
         last = items[-1]
         return FilePage(items=items, next_position=PagePosition(last.created_at, last.key))
 
-    async def find_blob(self, caller: str, sha256: str) -> BlobRecord:
+    async def find_blob(self, caller: Identity, sha256: str) -> BlobRecord:
         """Return the blob with this sha256 if one of the caller's files contains it.
 
-        Raises BlobNotFound otherwise, whether or not another user stored it.
+        For an admin, any file will do. Raises BlobNotFound otherwise, whether
+        or not another user stored the content.
         """
         async with self.engine.connect() as conn:
-            blob = await lookup.find_owned_blob(conn, caller, sha256)
+            blob = await lookup.find_referenced_blob(conn, sha256, visible_owner(caller))
         if blob is None:
-            raise BlobNotFound(f"none of your files has sha256 {sha256}")
+            raise BlobNotFound(
+                "no file you may read has content with sha256 {sha256}", sha256=sha256
+            )
         return blob
 
     async def open_blob(self, blob: BlobRecord) -> BlobReader:

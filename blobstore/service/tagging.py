@@ -20,8 +20,9 @@ from blobstore.config import Settings
 from blobstore.db import repository
 from blobstore.db.repository import FileRecord
 from blobstore.db.tags import change_file_tags
-from blobstore.errors import FileNotFound, Forbidden, InvalidRequest
+from blobstore.errors import FileNotFound, InvalidRequest
 from blobstore.events.outbox import FILE_TAGS_CHANGED, file_event
+from blobstore.service.access import Identity, require_owner, require_readable
 from blobstore.service.tags import MAX_TAGS_PER_FILE, normalize_tags
 
 __all__ = ["TagEditor"]
@@ -30,7 +31,12 @@ logger = logging.getLogger(__name__)
 
 
 class TagEditor:
-    """Replaces or edits the tags of a file on behalf of its owner."""
+    """Replaces or edits the tags of a file on behalf of its owner or an admin.
+
+    A caller who may not read the file under FILE_READ_ACCESS gets
+    FileNotFound, as for an unknown key. A caller who may read it but neither
+    owns it nor is an admin gets Forbidden.
+    """
 
     def __init__(
         self, settings: Settings, engine: AsyncEngine, clock: Callable[[], datetime] = utc_now
@@ -39,13 +45,15 @@ class TagEditor:
         self.engine = engine
         self.clock = clock
 
-    async def replace(self, key: uuid.UUID, caller: str, raw_tags: Sequence[str]) -> FileRecord:
+    async def replace(
+        self, key: uuid.UUID, caller: Identity, raw_tags: Sequence[str]
+    ) -> FileRecord:
         """Make `raw_tags` the file's whole tag set and return the updated file."""
         tags = normalize_tags(raw_tags)
         return await self._change(key, caller, lambda _current: tags)
 
     async def edit(
-        self, key: uuid.UUID, caller: str, *, add: Sequence[str], remove: Sequence[str]
+        self, key: uuid.UUID, caller: Identity, *, add: Sequence[str], remove: Sequence[str]
     ) -> FileRecord:
         """Add and remove tags and return the updated file.
 
@@ -56,7 +64,10 @@ class TagEditor:
         to_remove = normalize_tags(remove)
         both = sorted(set(to_add) & set(to_remove))
         if both:
-            raise InvalidRequest(f"tags {both} are both added and removed; send each in one list")
+            raise InvalidRequest(
+                "tags {tags} are both added and removed; send each in one list",
+                tags=", ".join(both),
+            )
 
         def edited(current: tuple[str, ...]) -> list[str]:
             kept = [tag for tag in current if tag not in to_remove]
@@ -67,7 +78,7 @@ class TagEditor:
     async def _change(
         self,
         key: uuid.UUID,
-        caller: str,
+        caller: Identity,
         new_tags: Callable[[tuple[str, ...]], list[str]],
     ) -> FileRecord:
         async with self.engine.begin() as conn:
@@ -75,15 +86,17 @@ class TagEditor:
             # starts from the set the previous one committed.
             record = await repository.get_file(conn, key, for_update=True)
             if record is None:
-                raise FileNotFound(f"no file with key {key}")
-            if record.user_id != caller:
-                raise Forbidden(f"file {key} belongs to another user; only its owner may tag it")
+                raise FileNotFound("no file with key {key}", key=str(key))
+            require_readable(caller, record, self.settings.file_read_access)
+            require_owner(caller, record)
 
             tags = new_tags(record.tags)
             if len(tags) > MAX_TAGS_PER_FILE:
                 raise InvalidRequest(
-                    f"too many tags: file {key} would carry {len(tags)}, "
-                    f"at most {MAX_TAGS_PER_FILE} per file"
+                    "too many tags: file {key} would carry {count}, at most {max_count} per file",
+                    key=str(key),
+                    count=len(tags),
+                    max_count=MAX_TAGS_PER_FILE,
                 )
             added = sorted(set(tags) - set(record.tags))
             removed = sorted(set(record.tags) - set(tags))

@@ -6,6 +6,8 @@ import asyncio
 import base64
 import json
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -14,13 +16,23 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from blobstore.api.lookup import decode_cursor, encode_cursor
+from blobstore.config import Settings
 from blobstore.db.lookup import PagePosition
 from blobstore.db.models import files
 from tests.api.test_files import bearer
-from tests.helpers import sha256, upload
+from tests.helpers import app_client, sha256, upload
+from tests.tokens import ADMIN_AUTH, as_user
 
 ALICE = bearer({"sub": "alice"})
 BOB = bearer({"sub": "bob"})
+ADMIN = as_user("root", "admin")
+
+
+@pytest.fixture
+async def admin_client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for an app that treats tokens with the `admin` role as admins'."""
+    async with app_client(replace(settings, auth=ADMIN_AUTH)) as client:
+        yield client
 
 
 async def upload_as(
@@ -158,6 +170,21 @@ async def test_listing_time_bounds_are_exclusive(
     assert keys_before_date == [keys[0]]
 
 
+async def test_listing_time_bounds_past_utc_range(client: httpx.AsyncClient) -> None:
+    key = await upload_as(client, ALICE, b"now")
+    # In UTC these lie before year 1 and after year 9999, which datetime cannot hold.
+    earliest = "0001-01-01T00:00:00+01:00"
+    latest = "9999-12-31T23:59:59-01:00"
+
+    after_earliest = await list_keys(client, ALICE, created_after=earliest)
+    before_latest = await list_keys(client, ALICE, created_before=latest)
+    before_earliest = await list_keys(client, ALICE, created_before=earliest)
+
+    assert after_earliest == [key]
+    assert before_latest == [key]
+    assert before_earliest == []
+
+
 async def test_listing_pages_return_every_file_once(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
@@ -255,7 +282,25 @@ async def test_blob_head_and_get_serve_own_content(client: httpx.AsyncClient) ->
     assert fetched.status_code == 200
     assert fetched.content == data
     assert fetched.headers["content-type"] == "application/octet-stream"
-    assert fetched.headers["cache-control"] == "private"
+    assert fetched.headers["cache-control"] == "private, no-cache"
+    assert fetched.headers["content-disposition"] == f'attachment; filename="{sha256(data)}"'
+    assert fetched.headers["x-content-type-options"] == "nosniff"
+    assert fetched.headers["content-security-policy"] == "sandbox"
+
+
+async def test_blob_serves_ranges_and_revalidation(client: httpx.AsyncClient) -> None:
+    data = b"0123456789"
+    await upload_as(client, ALICE, data)
+    url = f"/blobs/{sha256(data)}"
+
+    ranged = await client.get(url, headers={**ALICE, "Range": "bytes=2-4"})
+    cached = await client.get(url, headers={**ALICE, "If-None-Match": f'"{sha256(data)}"'})
+
+    assert ranged.status_code == 206
+    assert ranged.content == b"234"
+    assert ranged.headers["content-range"] == "bytes 2-4/10"
+    assert cached.status_code == 304
+    assert cached.content == b""
 
 
 async def test_blob_of_other_user_looks_unstored(client: httpx.AsyncClient) -> None:
@@ -282,6 +327,51 @@ async def test_blob_of_deleted_file_is_not_found(client: httpx.AsyncClient) -> N
     response = await client.head(f"/blobs/{sha256(b'deleted soon')}", headers=ALICE)
 
     assert response.status_code == 404
+
+
+async def test_admin_lists_every_users_files(admin_client: httpx.AsyncClient) -> None:
+    alice = await upload_as(admin_client, ALICE, b"alice's")
+    bob = await upload_as(admin_client, BOB, b"bob's")
+
+    everyone = await list_keys(admin_client, ADMIN)
+    only_bob = await list_keys(admin_client, ADMIN, user_id="bob")
+
+    assert sorted(everyone) == sorted([alice, bob])
+    assert only_bob == [bob]
+
+
+async def test_non_admin_role_lists_only_own_files(admin_client: httpx.AsyncClient) -> None:
+    alice = await upload_as(admin_client, ALICE, b"alice's")
+    await upload_as(admin_client, BOB, b"bob's")
+    editor = as_user("alice", "editor")
+
+    own = await list_keys(admin_client, editor)
+    other = await admin_client.get("/files", params={"user_id": "bob"}, headers=editor)
+
+    assert own == [alice]
+    assert other.status_code == 403
+
+
+async def test_admin_finds_blob_of_any_user(admin_client: httpx.AsyncClient) -> None:
+    data = b"only bob has this"
+    await upload_as(admin_client, BOB, data)
+
+    head = await admin_client.head(f"/blobs/{sha256(data)}", headers=ADMIN)
+    fetched = await admin_client.get(f"/blobs/{sha256(data)}", headers=ADMIN)
+    as_alice = await admin_client.head(f"/blobs/{sha256(data)}", headers=ALICE)
+
+    assert head.status_code == 200
+    assert fetched.content == data
+    assert as_alice.status_code == 404
+
+
+async def test_admin_blob_lookup_of_unstored_content_is_404(
+    admin_client: httpx.AsyncClient,
+) -> None:
+    response = await admin_client.get(f"/blobs/{sha256(b'nobody has this')}", headers=ADMIN)
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "blob_not_found"
 
 
 async def test_blob_invalid_digest_returns_400(client: httpx.AsyncClient) -> None:

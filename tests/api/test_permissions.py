@@ -9,16 +9,9 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from blobstore.config import AuthSettings, ConfigError, Settings
+from blobstore.config import ConfigError, Settings
 from tests.helpers import app_client, row_counts, upload
-from tests.tokens import SECRET, bearer, claims, sign
-
-ADMIN_AUTH = AuthSettings(admin_claim="roles", admin_value="admin")
-
-
-def as_user(user: str, *roles: str) -> dict[str, str]:
-    return bearer(sign(claims(user, roles=list(roles)), SECRET, "HS256"))
-
+from tests.tokens import ADMIN_AUTH, as_user
 
 ALICE = as_user("alice")
 BOB = as_user("bob")

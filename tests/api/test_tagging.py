@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -10,10 +12,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from blobstore.config import Settings
 from tests.api.test_files import bearer
-from tests.helpers import outbox_rows, sha256, upload
+from tests.helpers import app_client, outbox_rows, sha256, upload
+from tests.tokens import ADMIN_AUTH, as_user
 
 ALICE = bearer({"sub": "alice"})
 BOB = bearer({"sub": "bob"})
+ADMIN = as_user("root", "admin")
+
+
+@pytest.fixture
+async def admin_client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    """A client for an app that treats tokens with the `admin` role as admins'."""
+    async with app_client(replace(settings, auth=ADMIN_AUTH)) as client:
+        yield client
+
+
+@pytest.fixture
+async def owner_client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    """As `admin_client`, with FILE_READ_ACCESS=owner."""
+    owner_only = replace(settings, auth=ADMIN_AUTH, file_read_access="owner")
+    async with app_client(owner_only) as client:
+        yield client
 
 
 async def alice_file(client: httpx.AsyncClient, tags: list[str] | None = None) -> str:
@@ -120,6 +139,41 @@ async def test_other_user_cannot_change_tags(
     assert put.json()["code"] == "forbidden"
     assert await tags_of(client, key) == ["private"]
     assert await tag_events(engine) == []
+
+
+async def test_admin_changes_tags_of_any_file(
+    admin_client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    key = await alice_file(admin_client, tags=["draft"])
+
+    put = await admin_client.put(f"/files/{key}/tags", json=["reviewed"], headers=ADMIN)
+    patch = await admin_client.patch(f"/files/{key}/tags", json={"add": ["final"]}, headers=ADMIN)
+    events = await tag_events(engine)
+
+    assert put.status_code == 200
+    assert patch.status_code == 200
+    assert patch.json()["tags"] == ["final", "reviewed"]
+    assert patch.json()["user_id"] == "alice"
+    assert len(events) == 2
+    for event in events:
+        payload = event["payload"]
+        assert isinstance(payload, dict)
+        assert payload["meta"]["user_id"] == "alice"
+
+
+async def test_owner_read_hides_file_from_other_taggers_as_404(
+    owner_client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    key = await alice_file(owner_client, tags=["private"])
+
+    other = await owner_client.put(f"/files/{key}/tags", json=["mine"], headers=BOB)
+    admin = await owner_client.patch(f"/files/{key}/tags", json={"add": ["seen"]}, headers=ADMIN)
+
+    assert other.status_code == 404
+    assert other.json()["code"] == "file_not_found"
+    assert admin.status_code == 200
+    assert admin.json()["tags"] == ["private", "seen"]
+    assert len(await tag_events(engine)) == 1
 
 
 async def test_invalid_tag_returns_400_naming_it(

@@ -16,7 +16,12 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from blobstore.db.engine import create_engine
-from blobstore.db.lookup import FileFilter, PagePosition, find_owned_blob_query, list_files_query
+from blobstore.db.lookup import (
+    FileFilter,
+    PagePosition,
+    find_referenced_blob_query,
+    list_files_query,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -122,10 +127,11 @@ async def test_hash_listing_uses_hash_index(conn: AsyncConnection) -> None:
     assert "ix_files_sha256_user_id" in plan, plan
 
 
-async def test_owned_blob_lookup_uses_hash_index(conn: AsyncConnection) -> None:
+@pytest.mark.parametrize("owner", [USER, None], ids=["owner", "admin"])
+async def test_blob_lookup_uses_hash_index(conn: AsyncConnection, owner: str | None) -> None:
     digest = (await conn.execute(text(SHA256_OF_4242))).scalar_one()
 
-    plan = await plan_of(conn, find_owned_blob_query(USER, digest))
+    plan = await plan_of(conn, find_referenced_blob_query(digest, owner))
 
     assert_uses_indexes(plan)
     assert "ix_files_sha256_user_id" in plan, plan

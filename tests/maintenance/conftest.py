@@ -16,7 +16,11 @@ from blobstore.config import Settings
 from blobstore.db.models import blobs
 from blobstore.maintenance.runtime import Store
 from blobstore.service import FileService, StoredFile
+from blobstore.service.access import Identity
 from blobstore.storage import LocalStorage
+
+# Deletes in these tests act as an admin, so they work on any owner's files.
+ADMIN = Identity("operator", is_admin=True)
 
 
 class BytesBody:
@@ -27,6 +31,7 @@ class BytesBody:
         self.filename: str | None = filename
         self.content_type: str | None = None
         self.tags = tags or []
+        self.expected_sha256: str | None = None
 
     async def chunks(self) -> AsyncIterator[bytes]:
         yield self.data

@@ -21,7 +21,7 @@ from blobstore.maintenance.runtime import Store
 from blobstore.service import FileService, StoredFile
 from blobstore.storage.local import blob_path
 from tests.helpers import blob_files, sha256, temp_files
-from tests.maintenance.conftest import BytesBody, age_blob, age_file, store_bytes
+from tests.maintenance.conftest import ADMIN, BytesBody, age_blob, age_file, store_bytes
 
 HOUR = timedelta(hours=1)
 
@@ -48,7 +48,7 @@ def temp_file(base: Path, name: str, size: int, age: timedelta) -> Path:
 
 async def unreferenced_blob(service: FileService, engine: AsyncEngine, data: bytes) -> str:
     stored = await store_bytes(service, data)
-    await service.delete(stored.record.key)
+    await service.delete(stored.record.key, ADMIN)
     await age_blob(engine, stored.record.sha256, 2 * HOUR)
     return stored.record.sha256
 
@@ -70,7 +70,7 @@ async def test_gc_keeps_unreferenced_blob_within_grace(
     store: Store, service: FileService, engine: AsyncEngine, settings: Settings
 ) -> None:
     stored = await store_bytes(service, b"deleted a minute ago")
-    await service.delete(stored.record.key)
+    await service.delete(stored.record.key, ADMIN)
 
     result = await GarbageCollector(store, grace=HOUR).collect()
 
@@ -84,7 +84,7 @@ async def test_gc_keeps_referenced_blob(
 ) -> None:
     first = await store_bytes(service, b"still used")
     second = await store_bytes(service, b"still used")
-    await service.delete(first.record.key)
+    await service.delete(first.record.key, ADMIN)
     await age_blob(engine, second.record.sha256, 2 * HOUR)
 
     result = await GarbageCollector(store, grace=timedelta(0)).collect()
@@ -223,7 +223,7 @@ async def test_gc_racing_uploads_loses_no_bytes(
         # Each round starts with the blob on disk and unreferenced, the state
         # in which GC may delete it while uploads deduplicate against it.
         for key in previous:
-            await service.delete(key)
+            await service.delete(key, ADMIN)
 
         stored, removed_now = await race_one_round(service, collector, data)
         removed += removed_now

@@ -20,6 +20,7 @@ from blobstore.maintenance.runtime import Store
 from blobstore.service import FileService
 from tests.conftest import FIXTURES
 from tests.helpers import blob_files, outbox_rows, row_counts, sha256
+from tests.maintenance.conftest import ADMIN
 
 
 @pytest.fixture
@@ -123,7 +124,7 @@ async def test_import_keeps_deleted_file_deleted(
     ledger = await imported_rows(engine)
     deleted = ledger[0]["file_key"]
     assert isinstance(deleted, uuid.UUID)
-    await service.delete(deleted)
+    await service.delete(deleted, ADMIN)
 
     rerun = await importer(store).run(legacy)
 

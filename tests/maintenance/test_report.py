@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -19,7 +20,7 @@ from blobstore.db.engine import create_engine
 from blobstore.db.models import files, outbox
 from blobstore.maintenance.report import REPORTS, fetch
 from blobstore.service import FileService
-from tests.maintenance.conftest import BytesBody
+from tests.maintenance.conftest import ADMIN, BytesBody
 
 DAY_ONE = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 DAY_TWO = datetime(2026, 3, 2, 23, 59, 59, tzinfo=UTC)
@@ -48,10 +49,10 @@ async def sample(service: FileService, engine: AsyncEngine) -> None:
         await conn.execute(update(files).where(files.c.user_id == "bob").values(created_at=DAY_TWO))
         await conn.execute(update(outbox).where(outbox.c.id == 1).values(published_at=PUBLISHED_AT))
     carol_key = (await service_keys(engine, "carol"))[0]
-    await service.delete(carol_key)
+    await service.delete(carol_key, ADMIN)
 
 
-async def service_keys(engine: AsyncEngine, owner: str) -> list[object]:
+async def service_keys(engine: AsyncEngine, owner: str) -> list[uuid.UUID]:
     async with engine.connect() as conn:
         result = await conn.execute(files.select().where(files.c.user_id == owner))
         return [row.key for row in result]
