@@ -14,6 +14,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -34,6 +35,7 @@ from blobstore.service.tags import MAX_TAGS_PER_FILE, normalize_tags
 __all__ = [
     "HEAD_FILES",
     "LIST_FILES",
+    "BlobResource",
     "decode_cursor",
     "encode_cursor",
     "list_files",
@@ -364,28 +366,35 @@ _BLOB_RESPONSES = {
         "responses": _BLOB_RESPONSES,
     },
 )
-async def get_blob(request: Request) -> Response:
-    identity = identify(request)
-    sha256 = parse_sha256_hex(request.path_params["sha256"], "sha256")
-    lookup = _lookup(request)
+class BlobResource(HTTPEndpoint):
+    """Stored content by its sha256: GET downloads it, HEAD tells whether it is stored.
 
-    blob = await lookup.find_blob(identity, sha256)
+    An endpoint class, unlike a function route, sends the methods of a 405's
+    Allow header in a fixed order.
+    """
 
-    policy: ServingPolicy = request.app.state.serving_policy
-    # Content has no type or name of its own, because each file that contains
-    # it names one. The digest serves as the name.
-    return await content_response(
-        request,
-        sha256=blob.sha256,
-        size=blob.size,
-        media_type=DEFAULT_CONTENT_TYPE,
-        # The response depends on the caller, so no shared cache may store it.
-        cache_control=CACHE_PRIVATE,
-        headers=policy.headers(DEFAULT_CONTENT_TYPE, blob.sha256),
-        open_reader=lambda: lookup.open_blob(blob),
-    )
+    async def get(self, request: Request) -> Response:
+        identity = identify(request)
+        sha256 = parse_sha256_hex(request.path_params["sha256"], "sha256")
+        lookup = _lookup(request)
+
+        blob = await lookup.find_blob(identity, sha256)
+
+        policy: ServingPolicy = request.app.state.serving_policy
+        # Content has no type or name of its own, because each file that
+        # contains it names one. The digest serves as the name.
+        return await content_response(
+            request,
+            sha256=blob.sha256,
+            size=blob.size,
+            media_type=DEFAULT_CONTENT_TYPE,
+            # The response depends on the caller, so no shared cache may store it.
+            cache_control=CACHE_PRIVATE,
+            headers=policy.headers(DEFAULT_CONTENT_TYPE, blob.sha256),
+            open_reader=lambda: lookup.open_blob(blob),
+        )
 
 
 def lookup_routes() -> list[BaseRoute]:
     """Hash lookups; GET /files is served by the file collection in routes.py."""
-    return [Route("/blobs/{sha256}", get_blob, methods=["GET", "HEAD"])]
+    return [Route("/blobs/{sha256}", BlobResource)]

@@ -26,6 +26,7 @@ __all__ = [
     "CONTENT_HEADERS",
     "build_spec",
     "document",
+    "key_operation",
     "problem",
     "problems",
     "ref",
@@ -268,3 +269,14 @@ CONTENT_HEADERS = {
     "Repr-Digest": ref("headers", "ReprDigest"),
     "Content-Disposition": ref("headers", "ContentDisposition"),
 }
+
+
+def key_operation(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    """Return an OpenAPI operation on one file named by the `key` path parameter."""
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "security": BEARER_OPTIONAL,
+        "parameters": [ref("parameters", "FileKey")],
+        "responses": {**responses, **problems(400, 401, 404, 500)},
+    }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,7 +10,14 @@ from starlette.routing import BaseRoute, Route
 from blobstore.api.auth import identify
 from blobstore.api.download import file_response
 from blobstore.api.lookup import HEAD_FILES, LIST_FILES, list_files, lookup_routes
-from blobstore.api.openapi import BEARER_OPTIONAL, CONTENT_HEADERS, document, problems, ref
+from blobstore.api.openapi import (
+    BEARER_OPTIONAL,
+    CONTENT_HEADERS,
+    document,
+    key_operation,
+    problems,
+    ref,
+)
 from blobstore.api.request_parts import file_key, file_service, file_url, reader
 from blobstore.api.responses import file_json
 from blobstore.api.serving import ServingPolicy
@@ -27,17 +32,6 @@ __all__ = ["api_routes"]
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
-
-
-def _key_operation(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
-    """Return an OpenAPI operation on one file named by the `key` path parameter."""
-    return {
-        "operationId": operation_id,
-        "summary": summary,
-        "security": BEARER_OPTIONAL,
-        "parameters": [ref("parameters", "FileKey")],
-        "responses": {**responses, **problems(400, 401, 404, 500)},
-    }
 
 
 def _declared_length(request: Request) -> int | None:
@@ -105,31 +99,20 @@ _UPLOAD_FILE = {
             "description": "Stored; `Location` is the file's URL.",
             "headers": {"Location": {"schema": {"type": "string"}}},
             "content": {"application/json": {"schema": ref("schemas", "StoredFile")}},
+            # Each link passes one field of the new file to the next operation.
             "links": {
-                "GetFile": {
-                    "operationId": "getFile",
-                    "parameters": {"key": "$response.body#/key"},
-                },
-                "GetFileMeta": {
-                    "operationId": "getFileMeta",
-                    "parameters": {"key": "$response.body#/key"},
-                },
-                "DeleteFile": {
-                    "operationId": "deleteFile",
-                    "parameters": {"key": "$response.body#/key"},
-                },
-                "ReplaceTags": {
-                    "operationId": "replaceTags",
-                    "parameters": {"key": "$response.body#/key"},
-                },
-                "EditTags": {
-                    "operationId": "editTags",
-                    "parameters": {"key": "$response.body#/key"},
-                },
-                "GetBlob": {
-                    "operationId": "getBlob",
-                    "parameters": {"sha256": "$response.body#/sha256"},
-                },
+                name: {
+                    "operationId": operation_id,
+                    "parameters": {parameter: f"$response.body#/{field}"},
+                }
+                for name, operation_id, parameter, field in [
+                    ("GetFile", "getFile", "key", "key"),
+                    ("GetFileMeta", "getFileMeta", "key", "key"),
+                    ("DeleteFile", "deleteFile", "key", "key"),
+                    ("ReplaceTags", "replaceTags", "key", "key"),
+                    ("EditTags", "editTags", "key", "key"),
+                    ("GetBlob", "getBlob", "sha256", "sha256"),
+                ]
             },
         },
         **problems(400, 401, 408, 413, 500),
@@ -182,7 +165,7 @@ _GET_FILE = {
 @document(
     get={"operationId": "getFile", "summary": "Download a file", **_GET_FILE},
     head={"operationId": "headFile", "summary": "A file's download headers", **_GET_FILE},
-    delete=_key_operation(
+    delete=key_operation(
         "deleteFile",
         "Delete a file (owner or admin)",
         {
@@ -211,7 +194,7 @@ class FileResource(HTTPEndpoint):
 
 
 @document(
-    get=_key_operation(
+    get=key_operation(
         "getFileMeta",
         "A file's metadata",
         {

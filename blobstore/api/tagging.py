@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from blobstore.api.auth import identify
-from blobstore.api.openapi import BEARER_OPTIONAL, document, problems, ref
+from blobstore.api.openapi import document, key_operation, problems, ref
 from blobstore.api.request_parts import file_key, file_service, file_url
 from blobstore.api.responses import file_json
 from blobstore.errors import InvalidRequest
@@ -58,19 +58,16 @@ _TAG_LIST = {"type": "array", "maxItems": MAX_TAGS_PER_FILE, "items": ref("schem
 
 
 def _tag_operation(operation_id: str, summary: str, body_schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "operationId": operation_id,
-        "summary": summary,
-        "security": BEARER_OPTIONAL,
-        "parameters": [ref("parameters", "FileKey")],
-        "requestBody": {"required": True, "content": {"application/json": {"schema": body_schema}}},
-        "responses": {
-            "200": {
-                "description": "The file with its new tags.",
-                "content": {"application/json": {"schema": ref("schemas", "File")}},
-            },
-            **problems(400, 401, 403, 404, 500),
+    responses = {
+        "200": {
+            "description": "The file with its new tags.",
+            "content": {"application/json": {"schema": ref("schemas", "File")}},
         },
+        **problems(403),
+    }
+    return {
+        **key_operation(operation_id, summary, responses),
+        "requestBody": {"required": True, "content": {"application/json": {"schema": body_schema}}},
     }
 
 

@@ -18,7 +18,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from blobstore.clock import utc_now
-from blobstore.config import Settings
+from blobstore.config import ReadAccess, Settings
 from blobstore.db import repository
 from blobstore.db.repository import BlobRecord, FileRecord
 from blobstore.errors import ClientError, DigestMismatch, FileNotFound, UploadTooLarge
@@ -29,7 +29,7 @@ from blobstore.service.naming import clean_content_type, clean_filename
 from blobstore.service.tags import normalize_tags
 from blobstore.storage import BlobReader, StagedBlob, StorageBackend
 
-__all__ = ["ExtraRecord", "FileService", "StoredFile", "UploadBody"]
+__all__ = ["ExtraRecord", "FileService", "StoredFile", "UploadBody", "lock_file_for_change"]
 
 logger = logging.getLogger(__name__)
 
@@ -252,11 +252,7 @@ class FileService:
         when it may read but neither owns the file nor is an admin.
         """
         async with self.engine.begin() as conn:
-            record = await repository.get_file(conn, key, for_update=True)
-            if record is None:
-                raise FileNotFound("no file with key {key}", key=str(key))
-            require_readable(caller, record, self.settings.file_read_access)
-            require_owner(caller, record)
+            record = await lock_file_for_change(conn, key, caller, self.settings.file_read_access)
 
             message = file_event(
                 FILE_DELETED,
@@ -275,3 +271,20 @@ class FileService:
 
     def _limit_mb(self) -> str:
         return f"{self.settings.max_upload_mb:g}"
+
+
+async def lock_file_for_change(
+    conn: AsyncConnection, key: uuid.UUID, caller: Identity, access: ReadAccess
+) -> FileRecord:
+    """Lock the row of file `key` for a change by `caller` and return the file.
+
+    Raises FileNotFound for an unknown key and for a file that `caller` may
+    not read under `access`, and Forbidden when `caller` may read the file but
+    neither owns it nor is an admin.
+    """
+    record = await repository.get_file(conn, key, for_update=True)
+    if record is None:
+        raise FileNotFound("no file with key {key}", key=str(key))
+    require_readable(caller, record, access)
+    require_owner(caller, record)
+    return record

@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from blobstore.clock import utc_now
 from blobstore.config import Settings
-from blobstore.db import repository
 from blobstore.db.repository import FileRecord
 from blobstore.db.tags import change_file_tags
-from blobstore.errors import FileNotFound, InvalidRequest
+from blobstore.errors import InvalidRequest
 from blobstore.events.outbox import FILE_TAGS_CHANGED, file_event
-from blobstore.service.access import Identity, require_owner, require_readable
+from blobstore.service.access import Identity
+from blobstore.service.files import lock_file_for_change
 from blobstore.service.tags import MAX_TAGS_PER_FILE, normalize_tags
 
 __all__ = ["TagEditor"]
@@ -84,11 +84,7 @@ class TagEditor:
         async with self.engine.begin() as conn:
             # The row lock orders concurrent edits of one file, so each one
             # starts from the set the previous one committed.
-            record = await repository.get_file(conn, key, for_update=True)
-            if record is None:
-                raise FileNotFound("no file with key {key}", key=str(key))
-            require_readable(caller, record, self.settings.file_read_access)
-            require_owner(caller, record)
+            record = await lock_file_for_change(conn, key, caller, self.settings.file_read_access)
 
             tags = new_tags(record.tags)
             if len(tags) > MAX_TAGS_PER_FILE:

@@ -6,8 +6,6 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -16,23 +14,15 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from blobstore.api.lookup import decode_cursor, encode_cursor
-from blobstore.config import Settings
 from blobstore.db.lookup import PagePosition
 from blobstore.db.models import files
 from tests.api.test_files import bearer
-from tests.helpers import app_client, sha256, upload
-from tests.tokens import ADMIN_AUTH, as_user
+from tests.helpers import sha256, upload
+from tests.tokens import as_user
 
 ALICE = bearer({"sub": "alice"})
 BOB = bearer({"sub": "bob"})
 ADMIN = as_user("root", "admin")
-
-
-@pytest.fixture
-async def admin_client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    """A client for an app that treats tokens with the `admin` role as admins'."""
-    async with app_client(replace(settings, auth=ADMIN_AUTH)) as client:
-        yield client
 
 
 async def upload_as(
@@ -329,36 +319,36 @@ async def test_blob_of_deleted_file_is_not_found(client: httpx.AsyncClient) -> N
     assert response.status_code == 404
 
 
-async def test_admin_lists_every_users_files(admin_client: httpx.AsyncClient) -> None:
-    alice = await upload_as(admin_client, ALICE, b"alice's")
-    bob = await upload_as(admin_client, BOB, b"bob's")
+async def test_admin_lists_every_users_files(public_client: httpx.AsyncClient) -> None:
+    alice = await upload_as(public_client, ALICE, b"alice's")
+    bob = await upload_as(public_client, BOB, b"bob's")
 
-    everyone = await list_keys(admin_client, ADMIN)
-    only_bob = await list_keys(admin_client, ADMIN, user_id="bob")
+    everyone = await list_keys(public_client, ADMIN)
+    only_bob = await list_keys(public_client, ADMIN, user_id="bob")
 
     assert sorted(everyone) == sorted([alice, bob])
     assert only_bob == [bob]
 
 
-async def test_non_admin_role_lists_only_own_files(admin_client: httpx.AsyncClient) -> None:
-    alice = await upload_as(admin_client, ALICE, b"alice's")
-    await upload_as(admin_client, BOB, b"bob's")
+async def test_non_admin_role_lists_only_own_files(public_client: httpx.AsyncClient) -> None:
+    alice = await upload_as(public_client, ALICE, b"alice's")
+    await upload_as(public_client, BOB, b"bob's")
     editor = as_user("alice", "editor")
 
-    own = await list_keys(admin_client, editor)
-    other = await admin_client.get("/files", params={"user_id": "bob"}, headers=editor)
+    own = await list_keys(public_client, editor)
+    other = await public_client.get("/files", params={"user_id": "bob"}, headers=editor)
 
     assert own == [alice]
     assert other.status_code == 403
 
 
-async def test_admin_finds_blob_of_any_user(admin_client: httpx.AsyncClient) -> None:
+async def test_admin_finds_blob_of_any_user(public_client: httpx.AsyncClient) -> None:
     data = b"only bob has this"
-    await upload_as(admin_client, BOB, data)
+    await upload_as(public_client, BOB, data)
 
-    head = await admin_client.head(f"/blobs/{sha256(data)}", headers=ADMIN)
-    fetched = await admin_client.get(f"/blobs/{sha256(data)}", headers=ADMIN)
-    as_alice = await admin_client.head(f"/blobs/{sha256(data)}", headers=ALICE)
+    head = await public_client.head(f"/blobs/{sha256(data)}", headers=ADMIN)
+    fetched = await public_client.get(f"/blobs/{sha256(data)}", headers=ADMIN)
+    as_alice = await public_client.head(f"/blobs/{sha256(data)}", headers=ALICE)
 
     assert head.status_code == 200
     assert fetched.content == data
@@ -366,9 +356,9 @@ async def test_admin_finds_blob_of_any_user(admin_client: httpx.AsyncClient) -> 
 
 
 async def test_admin_blob_lookup_of_unstored_content_is_404(
-    admin_client: httpx.AsyncClient,
+    public_client: httpx.AsyncClient,
 ) -> None:
-    response = await admin_client.get(f"/blobs/{sha256(b'nobody has this')}", headers=ADMIN)
+    response = await public_client.get(f"/blobs/{sha256(b'nobody has this')}", headers=ADMIN)
 
     assert response.status_code == 404
     assert response.json()["code"] == "blob_not_found"

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import httpx
 import pytest
@@ -12,27 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from blobstore.config import Settings
 from tests.api.test_files import bearer
-from tests.helpers import app_client, outbox_rows, sha256, upload
-from tests.tokens import ADMIN_AUTH, as_user
+from tests.helpers import outbox_rows, sha256, upload
+from tests.tokens import as_user
 
 ALICE = bearer({"sub": "alice"})
 BOB = bearer({"sub": "bob"})
 ADMIN = as_user("root", "admin")
-
-
-@pytest.fixture
-async def admin_client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    """A client for an app that treats tokens with the `admin` role as admins'."""
-    async with app_client(replace(settings, auth=ADMIN_AUTH)) as client:
-        yield client
-
-
-@pytest.fixture
-async def owner_client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    """As `admin_client`, with FILE_READ_ACCESS=owner."""
-    owner_only = replace(settings, auth=ADMIN_AUTH, file_read_access="owner")
-    async with app_client(owner_only) as client:
-        yield client
 
 
 async def alice_file(client: httpx.AsyncClient, tags: list[str] | None = None) -> str:
@@ -142,12 +125,12 @@ async def test_other_user_cannot_change_tags(
 
 
 async def test_admin_changes_tags_of_any_file(
-    admin_client: httpx.AsyncClient, engine: AsyncEngine
+    public_client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
-    key = await alice_file(admin_client, tags=["draft"])
+    key = await alice_file(public_client, tags=["draft"])
 
-    put = await admin_client.put(f"/files/{key}/tags", json=["reviewed"], headers=ADMIN)
-    patch = await admin_client.patch(f"/files/{key}/tags", json={"add": ["final"]}, headers=ADMIN)
+    put = await public_client.put(f"/files/{key}/tags", json=["reviewed"], headers=ADMIN)
+    patch = await public_client.patch(f"/files/{key}/tags", json={"add": ["final"]}, headers=ADMIN)
     events = await tag_events(engine)
 
     assert put.status_code == 200
