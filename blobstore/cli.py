@@ -21,6 +21,7 @@ from blobstore.events.faults import FaultSwitch
 from blobstore.events.relay import Relay
 from blobstore.events.status import status_json, status_text
 from blobstore.logs import configure_logging
+from blobstore.maintenance import commands as maintenance
 
 __all__ = ["main"]
 
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     outbox.add_argument("--json", action="store_true", help="print one JSON object")
     outbox.set_defaults(handler=_outbox)
+    maintenance.register(commands)
     return parser
 
 

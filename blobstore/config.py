@@ -48,6 +48,7 @@ ENV_VARS = frozenset(
         "KAFKA_BOOTSTRAP",
         "KAFKA_TOPIC",
         "KAFKA_DELETED_TOPIC",
+        "KAFKA_TAGS_TOPIC",
         "RELAY_ENABLED",
         "LOG_FORMAT",
         "LOG_LEVEL",
@@ -181,6 +182,7 @@ class Settings:
     kafka_bootstrap: str | None = None
     kafka_topic: str = "file_stored"
     kafka_deleted_topic: str = "file_deleted"
+    kafka_tags_topic: str = "file_tags_changed"
     relay_enabled: bool = False
     log_format: str = "text"
     log_level: str = "INFO"
@@ -214,6 +216,7 @@ class Settings:
             kafka_bootstrap=env.get("KAFKA_BOOTSTRAP") or None,
             kafka_topic=_parse_topic(env, "KAFKA_TOPIC", "file_stored"),
             kafka_deleted_topic=_parse_topic(env, "KAFKA_DELETED_TOPIC", "file_deleted"),
+            kafka_tags_topic=_parse_topic(env, "KAFKA_TAGS_TOPIC", "file_tags_changed"),
             relay_enabled=_parse_bool(env, "RELAY_ENABLED", default=False),
             log_format=_parse_choice(env, "LOG_FORMAT", LOG_FORMATS, "text", str.lower),
             log_level=_parse_choice(env, "LOG_LEVEL", LOG_LEVELS, "INFO", str.upper),

@@ -10,6 +10,7 @@
     │   ├── AuthenticationRequired  401 authentication_required
     │   ├── Forbidden               403 forbidden
     │   ├── FileNotFound            404 file_not_found
+    │   ├── BlobNotFound            404 blob_not_found
     │   ├── RequestTimeout          408 request_timeout
     │   ├── PreconditionFailed      412 precondition_failed
     │   ├── UploadTooLarge          413 upload_too_large
@@ -35,6 +36,7 @@ from typing import ClassVar
 
 __all__ = [
     "AuthenticationRequired",
+    "BlobNotFound",
     "BlobstoreError",
     "ClientError",
     "DigestMismatch",
@@ -157,6 +159,18 @@ class FileNotFound(ClientError):
     status = 404
     code = "file_not_found"
     title = "File not found"
+
+
+class BlobNotFound(ClientError):
+    """Raised when none of the caller's files has the requested content (no file, for an admin).
+
+    Content that only other users stored gets the same response as content
+    that is not stored at all, so a hash lookup reveals nothing about other users.
+    """
+
+    status = 404
+    code = "blob_not_found"
+    title = "Blob not found"
 
 
 class RequestTimeout(ClientError):

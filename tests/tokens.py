@@ -18,7 +18,11 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from blobstore.config import AuthSettings
+
 SECRET = "a-test-secret-that-is-long-enough-for-hs256"
+# Auth settings under which a token whose `roles` claim lists "admin" is an admin's.
+ADMIN_AUTH = AuthSettings(admin_claim="roles", admin_value="admin")
 
 
 @cache
@@ -67,3 +71,8 @@ def hmac_signed(payload: dict[str, Any], secret: bytes) -> str:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def as_user(user: str, *roles: str) -> dict[str, str]:
+    """Return the Authorization header of an HS256 token for `user` with these `roles`."""
+    return bearer(sign(claims(user, roles=list(roles)), SECRET, "HS256"))

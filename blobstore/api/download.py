@@ -1,4 +1,4 @@
-"""The response to GET and HEAD on a file: preconditions, ranges, caching and safety.
+"""The response to GET and HEAD on stored content: preconditions, ranges, caching and safety.
 
 Everything that decides the status and headers of a download is gathered
 here, so the download path costs one metadata lookup and one file open, and
@@ -6,6 +6,8 @@ a 304 not even the open.
 """
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,8 +18,9 @@ from blobstore.api.responses import BlobResponse
 from blobstore.api.serving import ServingPolicy
 from blobstore.db.repository import FileRecord
 from blobstore.service import FileService
+from blobstore.storage import BlobReader
 
-__all__ = ["CACHE_PRIVATE", "CACHE_PUBLIC", "file_response"]
+__all__ = ["CACHE_PRIVATE", "CACHE_PUBLIC", "content_response", "file_response"]
 
 # Content under a key never changes, so a public file may be cached for as
 # long as caches keep anything (a year is the customary maximum).
@@ -32,33 +35,59 @@ async def file_response(
     request: Request, record: FileRecord, service: FileService, policy: ServingPolicy
 ) -> Response:
     """Build the 200, 206 or 304 response for `record`; 412 and 416 are raised."""
-    etag = f'"{record.sha256}"'
     public = service.settings.file_read_access == "public"
-    validators = {"etag": etag, "cache-control": CACHE_PUBLIC if public else CACHE_PRIVATE}
+    return await content_response(
+        request,
+        sha256=record.sha256,
+        size=record.size,
+        media_type=record.content_type,
+        cache_control=CACHE_PUBLIC if public else CACHE_PRIVATE,
+        headers=policy.headers(record.content_type, record.filename),
+        open_reader=lambda: service.open(record),
+    )
 
-    selection = select(request.method, request.headers, etag, record.size)
+
+async def content_response(
+    request: Request,
+    *,
+    sha256: str,
+    size: int,
+    media_type: str,
+    cache_control: str,
+    headers: dict[str, str],
+    open_reader: Callable[[], Awaitable[BlobReader]],
+) -> Response:
+    """Build the 200, 206 or 304 response for stored content; 412 and 416 are raised.
+
+    `headers` go out with 200 and 206 only: a 304 carries just the
+    validators and never opens the content.
+    """
+    etag = f'"{sha256}"'
+    validators = {"etag": etag, "cache-control": cache_control}
+
+    selection = select(request.method, request.headers, etag, size)
     if selection.status == 304:
         return Response(status_code=304, headers=validators)
 
     headers = {
         **validators,
         "accept-ranges": "bytes",
-        "repr-digest": digest_field(record.sha256),
-        **policy.headers(record.content_type, record.filename),
+        "repr-digest": digest_field(sha256),
+        **headers,
     }
-    reader = await service.open(record)
+    reader = await open_reader()
 
     byte_range = selection.byte_range
     if byte_range is None:
         if request.method == "GET":
             headers["content-digest"] = headers["repr-digest"]
-        return BlobResponse(reader, headers=headers, media_type=record.content_type)
+        return BlobResponse(reader, headers=headers, media_type=media_type)
 
     headers["content-range"] = byte_range.content_range
     return BlobResponse(
         reader,
         headers=headers,
-        media_type=record.content_type,
+        media_type=media_type,
         status_code=206,
         start=byte_range.start,
         end=byte_range.end,

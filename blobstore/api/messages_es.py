@@ -18,6 +18,7 @@ TITLES = {
     "authentication_required": "Se requiere autenticación",
     "forbidden": "Acceso denegado",
     "file_not_found": "Archivo no encontrado",
+    "blob_not_found": "Contenido no encontrado",
     "request_timeout": "Tiempo de espera agotado",
     "precondition_failed": "Precondición no cumplida",
     "upload_too_large": "Subida demasiado grande",
@@ -134,6 +135,71 @@ MESSAGES = {
     ),
     "too many tags: {count}, at most {max_count} per file": (
         "demasiadas etiquetas: {count}; se admiten como máximo {max_count} por archivo"
+    ),
+    # Listings and hash lookups.
+    "only an admin may list the files of user {user_id!r}; "
+    "leave user_id out or set it to your own id": (
+        "solo un administrador puede listar los archivos del usuario {user_id!r}; "
+        "omita user_id o indique su propio identificador"
+    ),
+    "no file you may read has content with sha256 {sha256}": (
+        "ningún archivo al que tenga acceso guarda contenido con sha256 {sha256}"
+    ),
+    "unknown query parameter {name!r}; expected {expected}": (
+        "parámetro de consulta desconocido: {name!r}; se admiten {expected}"
+    ),
+    "query parameter {name!r} is given {count} times, at most once": (
+        "el parámetro de consulta {name!r} aparece {count} veces; solo se admite una"
+    ),
+    "invalid {name} {value!r}: expected 64 hexadecimal digits": (
+        "{name} no es válido ({value!r}): deben ser 64 dígitos hexadecimales"
+    ),
+    "invalid {name} {value!r}: expected an ISO 8601 time such as "
+    "2026-01-31T12:00:00Z (write a '+' offset as %2B in a URL)": (
+        "{name} no es válido ({value!r}): debe ser una fecha y hora ISO 8601, como "
+        "2026-01-31T12:00:00Z (en una URL, escriba el signo '+' de un desfase como %2B)"
+    ),
+    "invalid limit {value!r}: expected an integer from 1 to {max_limit}": (
+        "limit no es válido ({value!r}): debe ser un número entero de 1 a {max_limit}"
+    ),
+    "invalid content_type {value!r}: expected type/subtype": (
+        "content_type no es válido ({value!r}): debe tener la forma tipo/subtipo"
+    ),
+    "invalid user_id: expected 1 to {max_chars} characters": (
+        "user_id no es válido: debe tener de 1 a {max_chars} caracteres"
+    ),
+    "invalid cursor {cursor!r}: pass the next_cursor of the previous page unchanged": (
+        "el cursor {cursor!r} no es válido: envíe sin cambios el next_cursor de la página anterior"
+    ),
+    "invalid cursor {cursor!r}: its time has no UTC offset": (
+        "el cursor {cursor!r} no es válido: su hora no indica el desfase respecto a UTC"
+    ),
+    # Tag edits.
+    "request body is larger than {max_bytes} bytes": (
+        "el cuerpo de la petición ocupa más de {max_bytes} bytes"
+    ),
+    "request body is not valid JSON: {reason}": (
+        "el cuerpo de la petición no es JSON válido: {reason}"
+    ),
+    "{name!r} must be a JSON list of strings": "{name!r} debe ser una lista JSON de cadenas",
+    'PUT body must be {"tags": [...]} or a JSON list of tags': (
+        'el cuerpo de PUT debe ser {"tags": [...]} o una lista JSON de etiquetas'
+    ),
+    'PATCH body must be {"add": [...], "remove": [...]}, either optional': (
+        'el cuerpo de PATCH debe ser {"add": [...], "remove": [...]}; '
+        "cualquiera de las dos listas puede faltar"
+    ),
+    "tags {tags} are both added and removed; send each in one list": (
+        "las etiquetas {tags} aparecen a la vez para añadir y para quitar; "
+        "envíe cada una en una sola lista"
+    ),
+    "too many tags: file {key} would carry {count}, at most {max_count} per file": (
+        "demasiadas etiquetas: el archivo {key} tendría {count}; "
+        "se admiten como máximo {max_count} por archivo"
+    ),
+    # Bulk import, whose messages go to the command's summary.
+    "path is longer than {max_bytes} bytes, the import ledger's limit": (
+        "la ruta ocupa más de {max_bytes} bytes, el límite del registro de importaciones"
     ),
     # Digests.
     "sha256 mismatch: expected {expected}, computed {computed}": (

@@ -20,7 +20,17 @@ from typing import Any, TypeVar
 
 from starlette.routing import BaseRoute, Mount, Route
 
-__all__ = ["COMPONENTS", "build_spec", "document", "problems", "ref"]
+__all__ = [
+    "BEARER_OPTIONAL",
+    "COMPONENTS",
+    "CONTENT_HEADERS",
+    "build_spec",
+    "document",
+    "key_operation",
+    "problem",
+    "problems",
+    "ref",
+]
 
 Operation = dict[str, Any]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
@@ -70,6 +80,18 @@ def problems(*statuses: int) -> dict[str, Any]:
     return {str(status): ref("responses", f"Problem{status}") for status in statuses}
 
 
+def problem(status: int, description: str) -> dict[str, Any]:
+    """Return one problem+json response whose meaning is particular to an operation."""
+    return {str(status): _problem_response(description)}
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": ref("schemas", "Problem")}},
+    }
+
+
 def openapi_path(path: str) -> str:
     """Turn a Starlette path such as /files/{key:uuid} into an OpenAPI path template."""
     return _PATH_CONVERTER.sub(r"{\1}", path)
@@ -90,8 +112,8 @@ def build_spec(routes: Iterable[BaseRoute], *, version: str) -> dict[str, Any]:
             "title": "blobstore",
             "version": version,
             "description": (
-                "Content-addressed file service. Every /files route is also served "
-                "under /v1. Errors are application/problem+json (RFC 9457) with a "
+                "Content-addressed file service. Every /files and /blobs route is also "
+                "served under /v1. Errors are application/problem+json (RFC 9457) with a "
                 "stable `code`, in Spanish when Accept-Language prefers `es`."
             ),
         },
@@ -157,6 +179,20 @@ _STORED_FILE_SCHEMA = {
 }
 
 
+_FILE_LIST_SCHEMA = {
+    "type": "object",
+    "required": ["items", "next_cursor"],
+    "properties": {
+        "items": {"type": "array", "items": ref("schemas", "File")},
+        "next_cursor": {
+            "type": "string",
+            "nullable": True,
+            "description": "Pass as `cursor` for the next page; null on the last page.",
+        },
+    },
+}
+
+
 def _header(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"description": description, "schema": schema or {"type": "string"}}
 
@@ -187,12 +223,10 @@ COMPONENTS: dict[str, Any] = {
         "Tags": _TAGS_SCHEMA,
         "File": _FILE_SCHEMA,
         "StoredFile": _STORED_FILE_SCHEMA,
+        "FileList": _FILE_LIST_SCHEMA,
     },
     "responses": {
-        f"Problem{status}": {
-            "description": description,
-            "content": {"application/problem+json": {"schema": ref("schemas", "Problem")}},
-        }
+        f"Problem{status}": _problem_response(description)
         for status, description in _PROBLEMS.items()
     },
     "parameters": {
@@ -223,3 +257,26 @@ COMPONENTS: dict[str, Any] = {
         }
     },
 }
+
+# Operations where a token is optional: anonymous callers act as `anonymous`
+# unless AUTH_MODE=verify requires one.
+BEARER_OPTIONAL: list[dict[str, list[str]]] = [{}, {"bearer": []}]
+
+# The headers of a 200 or 206 response that carries stored content.
+CONTENT_HEADERS = {
+    "ETag": ref("headers", "ETag"),
+    "Cache-Control": ref("headers", "CacheControl"),
+    "Repr-Digest": ref("headers", "ReprDigest"),
+    "Content-Disposition": ref("headers", "ContentDisposition"),
+}
+
+
+def key_operation(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
+    """Return an OpenAPI operation on one file named by the `key` path parameter."""
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "security": BEARER_OPTIONAL,
+        "parameters": [ref("parameters", "FileKey")],
+        "responses": {**responses, **problems(400, 401, 404, 500)},
+    }

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Any
-
 from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from blobstore.api.auth import Identity, identify
+from blobstore.api.auth import identify
 from blobstore.api.download import file_response
-from blobstore.api.openapi import document, problems, ref
+from blobstore.api.lookup import HEAD_FILES, LIST_FILES, list_files, lookup_routes
+from blobstore.api.openapi import (
+    BEARER_OPTIONAL,
+    CONTENT_HEADERS,
+    document,
+    key_operation,
+    problems,
+    ref,
+)
+from blobstore.api.request_parts import file_key, file_service, file_url, reader
 from blobstore.api.responses import file_json
 from blobstore.api.serving import ServingPolicy
+from blobstore.api.tagging import tag_routes
 from blobstore.api.upload import MultipartBody, upload_body
-from blobstore.errors import InvalidKey, InvalidRequest
-from blobstore.service import FileService
+from blobstore.errors import InvalidRequest
 
 __all__ = ["api_routes"]
 
@@ -25,50 +31,7 @@ __all__ = ["api_routes"]
 # maximum size, so the up-front check never rejects an upload that would fit.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
-_BEARER_OPTIONAL: list[dict[str, list[str]]] = [{}, {"bearer": []}]
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
-_FILE_HEADERS = {
-    "ETag": ref("headers", "ETag"),
-    "Cache-Control": ref("headers", "CacheControl"),
-    "Repr-Digest": ref("headers", "ReprDigest"),
-    "Content-Disposition": ref("headers", "ContentDisposition"),
-}
-
-
-def _key_operation(operation_id: str, summary: str, responses: dict[str, Any]) -> dict[str, Any]:
-    """Return an OpenAPI operation on one file named by the `key` path parameter."""
-    return {
-        "operationId": operation_id,
-        "summary": summary,
-        "security": _BEARER_OPTIONAL,
-        "parameters": [ref("parameters", "FileKey")],
-        "responses": {**responses, **problems(400, 401, 404, 500)},
-    }
-
-
-def _service(request: Request) -> FileService:
-    service: FileService = request.app.state.service
-    return service
-
-
-def _key(request: Request) -> uuid.UUID:
-    raw = request.path_params["key"]
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise InvalidKey("file key {key!r} is not a UUID", key=raw[:100]) from None
-
-
-def _reader(request: Request) -> Identity | None:
-    """Identify the caller only when reading needs it, keeping public reads token-free."""
-    if _service(request).settings.file_read_access == "public":
-        return None
-    return identify(request)
-
-
-def _url_base(request: Request) -> str:
-    configured: str | None = request.app.state.settings.file_public_url
-    return configured or f"{request.base_url}files/"
 
 
 def _declared_length(request: Request) -> int | None:
@@ -82,83 +45,84 @@ def _declared_length(request: Request) -> int | None:
     return int(raw)
 
 
-@document(
-    post={
-        "operationId": "uploadFile",
-        "summary": "Upload a file",
-        "description": (
-            "A multipart/form-data body with a `file` field, or any other body as the "
-            "file itself. A Content-Digest header (RFC 9530) or a `sha256` form field "
-            "is checked; a mismatch stores nothing."
-        ),
-        "security": _BEARER_OPTIONAL,
-        "parameters": [
-            {
-                "name": "filename",
-                "in": "query",
-                "description": (
-                    "Name of a raw-body upload; only its last path component is kept, without "
-                    "control characters, cut to 255 characters. Not allowed with multipart."
-                ),
-                "schema": {"type": "string"},
+_UPLOAD_FILE = {
+    "operationId": "uploadFile",
+    "summary": "Upload a file",
+    "description": (
+        "A multipart/form-data body with a `file` field, or any other body as the "
+        "file itself. A Content-Digest header (RFC 9530) or a `sha256` form field "
+        "is checked; a mismatch stores nothing."
+    ),
+    "security": BEARER_OPTIONAL,
+    "parameters": [
+        {
+            "name": "filename",
+            "in": "query",
+            "description": (
+                "Name of a raw-body upload; only its last path component is kept, without "
+                "control characters, cut to 255 characters. Not allowed with multipart."
+            ),
+            "schema": {"type": "string"},
+        },
+        {
+            "name": "tags",
+            "in": "query",
+            "description": "Tags of a raw-body upload; see the `tags` form field.",
+            "schema": {"type": "array", "items": ref("schemas", "Tags")},
+        },
+        {
+            "name": "Content-Digest",
+            "in": "header",
+            "description": "sha-256 of the request content: sha-256=:BASE64:.",
+            "schema": {"type": "string", "pattern": "^sha-256=:[A-Za-z0-9+/]{43}=:$"},
+        },
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "tags": {"type": "array", "items": ref("schemas", "Tags")},
+                        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    },
+                }
             },
-            {
-                "name": "tags",
-                "in": "query",
-                "description": "Tags of a raw-body upload; see the `tags` form field.",
-                "schema": {"type": "array", "items": ref("schemas", "Tags")},
-            },
-            {
-                "name": "Content-Digest",
-                "in": "header",
-                "description": "sha-256 of the request content: sha-256=:BASE64:.",
-                "schema": {"type": "string", "pattern": "^sha-256=:[A-Za-z0-9+/]{43}=:$"},
-            },
-        ],
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "tags": {"type": "array", "items": ref("schemas", "Tags")},
-                            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-                        },
-                    }
-                },
-                "application/octet-stream": _BINARY,
+            "application/octet-stream": _BINARY,
+        },
+    },
+    "responses": {
+        "201": {
+            "description": "Stored; `Location` is the file's URL.",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+            "content": {"application/json": {"schema": ref("schemas", "StoredFile")}},
+            # Each link passes one field of the new file to the next operation.
+            "links": {
+                name: {
+                    "operationId": operation_id,
+                    "parameters": {parameter: f"$response.body#/{field}"},
+                }
+                for name, operation_id, parameter, field in [
+                    ("GetFile", "getFile", "key", "key"),
+                    ("GetFileMeta", "getFileMeta", "key", "key"),
+                    ("DeleteFile", "deleteFile", "key", "key"),
+                    ("ReplaceTags", "replaceTags", "key", "key"),
+                    ("EditTags", "editTags", "key", "key"),
+                    ("GetBlob", "getBlob", "sha256", "sha256"),
+                ]
             },
         },
-        "responses": {
-            "201": {
-                "description": "Stored; `Location` is the file's URL.",
-                "headers": {"Location": {"schema": {"type": "string"}}},
-                "content": {"application/json": {"schema": ref("schemas", "StoredFile")}},
-                "links": {
-                    "GetFile": {
-                        "operationId": "getFile",
-                        "parameters": {"key": "$response.body#/key"},
-                    },
-                    "GetFileMeta": {
-                        "operationId": "getFileMeta",
-                        "parameters": {"key": "$response.body#/key"},
-                    },
-                    "DeleteFile": {
-                        "operationId": "deleteFile",
-                        "parameters": {"key": "$response.body#/key"},
-                    },
-                },
-            },
-            **problems(400, 401, 408, 413, 500),
-        },
-    }
-)
+        **problems(400, 401, 408, 413, 500),
+    },
+}
+
+
 async def upload_file(request: Request) -> Response:
     identity = identify(request)
-    service = _service(request)
+    service = file_service(request)
 
     body = upload_body(request, service.settings.upload_idle_timeout_s)
     declared = _declared_length(request)
@@ -166,14 +130,14 @@ async def upload_file(request: Request) -> Response:
         overhead = MULTIPART_OVERHEAD_BYTES if isinstance(body, MultipartBody) else 0
         service.check_declared_size(max(0, declared - overhead))
 
-    stored = await service.upload(body, identity.user_id, _url_base(request))
+    stored = await service.upload(body, identity.user_id, file_url(request))
 
     payload = {**file_json(stored.record, stored.url), "deduplicated": stored.deduplicated}
     return JSONResponse(payload, status_code=201, headers={"Location": stored.url})
 
 
 _GET_FILE = {
-    "security": _BEARER_OPTIONAL,
+    "security": BEARER_OPTIONAL,
     "parameters": [
         ref("parameters", "FileKey"),
         ref("parameters", "Range"),
@@ -184,12 +148,12 @@ _GET_FILE = {
     "responses": {
         "200": {
             "description": "The whole file.",
-            "headers": {**_FILE_HEADERS, "Content-Digest": ref("headers", "ContentDigest")},
+            "headers": {**CONTENT_HEADERS, "Content-Digest": ref("headers", "ContentDigest")},
             "content": {"*/*": _BINARY},
         },
         "206": {
             "description": "The byte range asked for (GET only).",
-            "headers": {**_FILE_HEADERS, "Content-Range": ref("headers", "ContentRange")},
+            "headers": {**CONTENT_HEADERS, "Content-Range": ref("headers", "ContentRange")},
             "content": {"*/*": _BINARY},
         },
         "304": {"description": "If-None-Match matched; the cached copy is current."},
@@ -201,7 +165,7 @@ _GET_FILE = {
 @document(
     get={"operationId": "getFile", "summary": "Download a file", **_GET_FILE},
     head={"operationId": "headFile", "summary": "A file's download headers", **_GET_FILE},
-    delete=_key_operation(
+    delete=key_operation(
         "deleteFile",
         "Delete a file (owner or admin)",
         {
@@ -218,19 +182,19 @@ class FileResource(HTTPEndpoint):
     """
 
     async def get(self, request: Request) -> Response:
-        service = _service(request)
-        record = await service.get(_key(request), _reader(request))
+        service = file_service(request)
+        record = await service.get(file_key(request), reader(request))
         policy: ServingPolicy = request.app.state.serving_policy
         return await file_response(request, record, service, policy)
 
     async def delete(self, request: Request) -> Response:
         identity = identify(request)
-        await _service(request).delete(_key(request), identity)
+        await file_service(request).delete(file_key(request), identity)
         return Response(status_code=204)
 
 
 @document(
-    get=_key_operation(
+    get=key_operation(
         "getFileMeta",
         "A file's metadata",
         {
@@ -242,14 +206,30 @@ class FileResource(HTTPEndpoint):
     )
 )
 async def get_file_meta(request: Request) -> Response:
-    record = await _service(request).get(_key(request), _reader(request))
-    return JSONResponse(file_json(record, _url_base(request) + str(record.key)))
+    record = await file_service(request).get(file_key(request), reader(request))
+    return JSONResponse(file_json(record, file_url(request, record.key)))
+
+
+@document(get=LIST_FILES, head=HEAD_FILES, post=_UPLOAD_FILE)
+class FileCollection(HTTPEndpoint):
+    """All files: GET lists them, POST uploads one.
+
+    One endpoint serves both methods so that a 405 lists both in its Allow header.
+    """
+
+    async def get(self, request: Request) -> Response:
+        return await list_files(request)
+
+    async def post(self, request: Request) -> Response:
+        return await upload_file(request)
 
 
 def api_routes() -> list[BaseRoute]:
     """The versioned API, served both at the root and under /v1."""
     return [
-        Route("/files", upload_file, methods=["POST"]),
+        Route("/files", FileCollection),
         Route("/files/{key}", FileResource),
         Route("/files/{key}/meta", get_file_meta, methods=["GET"]),
+        *tag_routes(),
+        *lookup_routes(),
     ]

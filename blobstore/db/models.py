@@ -59,8 +59,9 @@ files = Table(
     Column("content_type", String(255), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("created_at", Timestamp, nullable=False),
-    Index("ix_files_sha256", "sha256"),
-    Index("ix_files_user_id_created_at", "user_id", "created_at"),
+    # Hash lookups filter by owner too; the owner listing pages by (created_at, key).
+    Index("ix_files_sha256_user_id", "sha256", "user_id"),
+    Index("ix_files_user_id_created_at_key", "user_id", "created_at", "key"),
     Index("ix_files_created_at_key", "created_at", "key"),
 )
 
@@ -69,7 +70,8 @@ file_tags = Table(
     metadata,
     Column("file_key", Uuid, ForeignKey("files.key", ondelete="CASCADE"), primary_key=True),
     Column("tag", String(64), primary_key=True),
-    Index("ix_file_tags_tag", "tag"),
+    # Covers a tag lookup, so the matching keys come from the index alone.
+    Index("ix_file_tags_tag_file_key", "tag", "file_key"),
 )
 
 outbox = Table(
@@ -103,4 +105,19 @@ relay_offsets = Table(
     Column("partition", Integer, primary_key=True),
     Column("next_offset", BigInteger, nullable=False),
     Column("updated_at", Timestamp, nullable=False),
+)
+
+# One row per file that `blobstore import` ingested, so that a second run over
+# the same folder skips it. The row outlives the file: a file deleted after
+# its import is not imported again.
+imported_files = Table(
+    "imported_files",
+    metadata,
+    Column("user_id", String(255), primary_key=True),
+    Column("source_path", Text, primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("file_key", Uuid, ForeignKey("files.key", ondelete="SET NULL"), nullable=True),
+    Column("imported_at", Timestamp, nullable=False),
+    # Deleting a file sets file_key to NULL here; the index keeps that a lookup.
+    Index("ix_imported_files_file_key", "file_key"),
 )

@@ -6,6 +6,7 @@ transaction, so the service decides where a transaction starts and ends.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from blobstore.db.models import blobs, file_tags, files, outbox
 from blobstore.events.outbox import OUTBOX_CHANNEL, OutboxMessage
 
-__all__ = ["BlobRecord", "FileRecord", "delete_file", "get_file", "insert_file", "lock_blob"]
+__all__ = [
+    "BlobRecord",
+    "FileRecord",
+    "delete_file",
+    "file_record",
+    "get_file",
+    "insert_file",
+    "lock_blob",
+]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -64,16 +75,25 @@ async def lock_blob(conn: AsyncConnection, blob: BlobRecord) -> bool:
         "created_at": blob.created_at,
     }
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    result = await conn.execute(
+    insert_new = (
         dialect.insert(blobs).values(values).on_conflict_do_nothing(index_elements=["sha256"])
     )
+    lock_row = select(blobs.c.sha256).where(blobs.c.sha256 == blob.sha256).with_for_update()
 
-    # SQLite has no row locks: BEGIN IMMEDIATE already holds the database's write lock.
-    if conn.dialect.name == "postgresql":
-        await conn.execute(
-            select(blobs.c.sha256).where(blobs.c.sha256 == blob.sha256).with_for_update()
-        )
-    return result.rowcount == 1
+    while True:
+        result = await conn.execute(insert_new)
+        inserted = result.rowcount == 1
+
+        # SQLite has no row locks: BEGIN IMMEDIATE already holds the database's write lock.
+        if conn.dialect.name != "postgresql":
+            return inserted
+
+        # DO NOTHING takes no lock on the row it conflicted with, so garbage
+        # collection may delete that row before the lock below is granted.
+        # The SELECT then finds nothing, and the insert has to be tried again.
+        if (await conn.execute(lock_row)).first() is not None:
+            return inserted
+        logger.info("blob %s was collected while being locked; inserting it again", blob.sha256)
 
 
 async def insert_file(conn: AsyncConnection, record: FileRecord, message: OutboxMessage) -> None:
@@ -135,7 +155,7 @@ async def get_file(
     tag_rows = await conn.execute(
         select(file_tags.c.tag).where(file_tags.c.file_key == key).order_by(file_tags.c.tag)
     )
-    return _file_record(row, tuple(tag_rows.scalars()))
+    return file_record(row, tuple(tag_rows.scalars()))
 
 
 async def delete_file(conn: AsyncConnection, key: uuid.UUID, message: OutboxMessage) -> None:
@@ -145,7 +165,7 @@ async def delete_file(conn: AsyncConnection, key: uuid.UUID, message: OutboxMess
     await insert_outbox(conn, message)
 
 
-def _file_record(row: Row[tuple[object, ...]], tags: tuple[str, ...]) -> FileRecord:
+def file_record(row: Row[tuple[object, ...]], tags: tuple[str, ...]) -> FileRecord:
     mapping = row._mapping
     return FileRecord(
         key=mapping["key"],

@@ -18,6 +18,7 @@ from blobstore.request_context import current_request_id
 __all__ = [
     "FILE_DELETED",
     "FILE_STORED",
+    "FILE_TAGS_CHANGED",
     "OUTBOX_CHANNEL",
     "SCHEMA_VERSION",
     "OutboxMessage",
@@ -26,6 +27,8 @@ __all__ = [
 
 FILE_STORED = "file_stored"
 FILE_DELETED = "file_deleted"
+# Carries the full new tag set in meta.tags, plus `added` and `removed` lists.
+FILE_TAGS_CHANGED = "file_tags_changed"
 SCHEMA_VERSION = 1
 
 # The PostgreSQL NOTIFY channel that a transaction writing outbox rows signals on commit.

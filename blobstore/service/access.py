@@ -6,6 +6,9 @@ read a file by its key depends on FILE_READ_ACCESS: with `public` the key is a
 capability URL that anyone holding it may fetch; with `owner` only the owner
 and admins may, and everybody else is told the file does not exist, so a key
 reveals nothing about files that are not the caller's.
+
+Listings and hash lookups show only the caller's own files unless the caller
+is an admin, so nobody learns that someone else stored a given content.
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from blobstore.config import ReadAccess
 from blobstore.db.repository import FileRecord
 from blobstore.errors import FileNotFound, Forbidden
 
-__all__ = ["ANONYMOUS", "Identity", "may_read", "require_owner", "require_readable"]
+__all__ = [
+    "ANONYMOUS",
+    "Identity",
+    "may_read",
+    "require_owner",
+    "require_readable",
+    "visible_owner",
+]
 
 ANONYMOUS = "anonymous"
 
@@ -48,3 +58,21 @@ def require_owner(caller: Identity, record: FileRecord) -> None:
         raise Forbidden(
             "only the owner of file {key} or an admin may change it", key=str(record.key)
         )
+
+
+def visible_owner(caller: Identity, requested: str | None = None) -> str | None:
+    """Return the owner whose files `caller` may list or search, None meaning every owner.
+
+    An admin gets the `requested` owner, or every owner when none is
+    requested. Anyone else gets only their own user id, and requesting
+    another user's files raises Forbidden.
+    """
+    if caller.is_admin:
+        return requested
+    if requested is not None and requested != caller.user_id:
+        raise Forbidden(
+            "only an admin may list the files of user {user_id!r}; "
+            "leave user_id out or set it to your own id",
+            user_id=requested,
+        )
+    return caller.user_id

@@ -10,15 +10,15 @@ from __future__ import annotations
 import hmac
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from blobstore.clock import utc_now
-from blobstore.config import Settings
+from blobstore.config import ReadAccess, Settings
 from blobstore.db import repository
 from blobstore.db.repository import BlobRecord, FileRecord
 from blobstore.errors import ClientError, DigestMismatch, FileNotFound, UploadTooLarge
@@ -30,9 +30,12 @@ from blobstore.service.naming import clean_content_type, clean_filename
 from blobstore.service.tags import normalize_tags
 from blobstore.storage import BlobReader, StagedBlob, StorageBackend
 
-__all__ = ["FileService", "StoredFile", "UploadBody"]
+__all__ = ["ExtraRecord", "FileService", "StoredFile", "UploadBody", "lock_file_for_change"]
 
 logger = logging.getLogger(__name__)
+
+# A step run inside an upload's transaction, after the file row is written.
+ExtraRecord = Callable[[AsyncConnection, FileRecord], Awaitable[None]]
 
 
 class UploadBody(Protocol):
@@ -86,22 +89,32 @@ class FileService:
                 size=size,
             )
 
-    async def upload(self, body: UploadBody, owner: str, url_base: str) -> StoredFile:
+    async def upload(
+        self,
+        body: UploadBody,
+        owner: str,
+        url_base: str,
+        *,
+        extra_record: ExtraRecord | None = None,
+    ) -> StoredFile:
         """Stream an upload into storage, then record it in one transaction.
 
         The outcome is one of three: stored (new content), deduplicated (the
         content was already on disk, nothing new written) or rejected with a
         ClientError, in which case nothing is left behind. A client-supplied
         sha256 is checked after staging and before placing, so a mismatch never
-        reaches the blob directory.
+        reaches the blob directory. `extra_record` writes more rows in the same
+        transaction, so they commit with the file or not at all.
         """
         try:
-            return await self._upload(body, owner, url_base)
+            return await self._upload(body, owner, url_base, extra_record)
         except ClientError:
             UPLOADS.labels("rejected").inc()
             raise
 
-    async def _upload(self, body: UploadBody, owner: str, url_base: str) -> StoredFile:
+    async def _upload(
+        self, body: UploadBody, owner: str, url_base: str, extra_record: ExtraRecord | None
+    ) -> StoredFile:
         staged = await self._stage(body.chunks())
 
         try:
@@ -124,7 +137,7 @@ class FileService:
                 tags=tuple(tags),
             )
             url = url_base + str(record.key)
-            await self._record_upload(staged, record, url)
+            await self._record_upload(staged, record, url, extra_record)
         finally:
             await self.storage.discard(staged)
 
@@ -175,7 +188,13 @@ class FileService:
             await sink.abort()
             raise
 
-    async def _record_upload(self, staged: StagedBlob, record: FileRecord, url: str) -> None:
+    async def _record_upload(
+        self,
+        staged: StagedBlob,
+        record: FileRecord,
+        url: str,
+        extra_record: ExtraRecord | None,
+    ) -> None:
         blob = BlobRecord(
             sha256=staged.sha256,
             blake3=staged.blake3,
@@ -208,6 +227,8 @@ class FileService:
                 logger.warning("blob %s vanished before commit; placing it again", staged.sha256)
                 await self.storage.place(staged)
             await repository.insert_file(conn, record, message)
+            if extra_record is not None:
+                await extra_record(conn, record)
 
     async def get(self, key: uuid.UUID, caller: Identity | None = None) -> FileRecord:
         """Return a file's metadata, raising FileNotFound for an unknown key.
@@ -237,11 +258,7 @@ class FileService:
         when it may read but neither owns the file nor is an admin.
         """
         async with self.engine.begin() as conn:
-            record = await repository.get_file(conn, key, for_update=True)
-            if record is None:
-                raise FileNotFound("no file with key {key}", key=str(key))
-            require_readable(caller, record, self.settings.file_read_access)
-            require_owner(caller, record)
+            record = await lock_file_for_change(conn, key, caller, self.settings.file_read_access)
 
             message = file_event(
                 FILE_DELETED,
@@ -261,3 +278,20 @@ class FileService:
 
     def _limit_mb(self) -> str:
         return f"{self.settings.max_upload_mb:g}"
+
+
+async def lock_file_for_change(
+    conn: AsyncConnection, key: uuid.UUID, caller: Identity, access: ReadAccess
+) -> FileRecord:
+    """Lock the row of file `key` for a change by `caller` and return the file.
+
+    Raises FileNotFound for an unknown key and for a file that `caller` may
+    not read under `access`, and Forbidden when `caller` may read the file but
+    neither owns it nor is an admin.
+    """
+    record = await repository.get_file(conn, key, for_update=True)
+    if record is None:
+        raise FileNotFound("no file with key {key}", key=str(key))
+    require_readable(caller, record, access)
+    require_owner(caller, record)
+    return record

@@ -112,14 +112,10 @@ class LocalStorage:
             new_dirs = [d for d in (final.parent.parent, final.parent) if not d.exists()]
             final.parent.mkdir(parents=True, exist_ok=True)
 
-            try:
-                # link() fails if the name exists, unlike rename(), so a second
-                # writer of the same content never replaces the first one's file.
-                # NOTE: needs a filesystem with hard links (local disks and NFS have them).
-                os.link(temp, final)
-            except FileExistsError:
-                if os.stat(final).st_size == staged.size:
-                    return True
+            existing_size = _link_or_existing_size(temp, final)
+            if existing_size == staged.size:
+                return True
+            if existing_size is not None:
                 # The stored copy has the wrong size, so it is damaged; the freshly
                 # verified bytes take its place atomically.
                 logger.error("replacing damaged blob %s", staged.sha256)
@@ -194,6 +190,24 @@ class LocalStorage:
     def close(self) -> None:
         # A probe stuck on a hung filesystem must not block the process exit.
         self._probe_executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _link_or_existing_size(temp: Path, final: Path) -> int | None:
+    """Hard-link `temp` to `final` and return None, or return the size of a file already there."""
+    while True:
+        try:
+            # link() fails if the name exists, unlike rename(), so a second
+            # writer of the same content never replaces the first one's file.
+            # NOTE: needs a filesystem with hard links (local disks and NFS have them).
+            os.link(temp, final)
+            return None
+        except FileExistsError:
+            pass
+        try:
+            return os.stat(final).st_size
+        except FileNotFoundError:
+            # Garbage collection removed the blob between the two calls.
+            continue
 
 
 def _unlink_quietly(path: Path) -> None:

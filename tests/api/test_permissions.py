@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import replace
-
 import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from blobstore.config import AuthSettings, ConfigError, Settings
-from tests.helpers import app_client, row_counts, upload
-from tests.tokens import SECRET, bearer, claims, sign
-
-ADMIN_AUTH = AuthSettings(admin_claim="roles", admin_value="admin")
-
-
-def as_user(user: str, *roles: str) -> dict[str, str]:
-    return bearer(sign(claims(user, roles=list(roles)), SECRET, "HS256"))
-
+from blobstore.config import ConfigError, Settings
+from tests.helpers import row_counts, upload
+from tests.tokens import as_user
 
 ALICE = as_user("alice")
 BOB = as_user("bob")
 ADMIN = as_user("root", "admin")
-
-
-@pytest.fixture
-async def public_client(
-    settings: Settings, engine: AsyncEngine
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(replace(settings, auth=ADMIN_AUTH)) as client:
-        yield client
-
-
-@pytest.fixture
-async def owner_client(settings: Settings, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    owner_only = replace(settings, auth=ADMIN_AUTH, file_read_access="owner")
-    async with app_client(owner_only) as client:
-        yield client
 
 
 async def test_other_user_deleting_gets_403_and_file_stays(

@@ -1,0 +1,1 @@
+"""Maintenance commands: garbage collection, integrity checks, bulk import, reports."""
