@@ -9,7 +9,7 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class StagedBlob:
-    """An upload that is fully written, flushed to disk and hashed, but not yet placed.
+    """An upload that is fully written and hashed, but not yet placed.
 
     `handle` belongs to the backend that staged the blob (for the local store, the
     temp file's path); callers pass the object back and never look inside.
@@ -27,7 +27,7 @@ class BlobSink(Protocol):
     async def write(self, chunk: bytes) -> None: ...
 
     async def finish(self) -> StagedBlob:
-        """Flush the bytes to stable storage and return their digests."""
+        """Finish writing and return the digests; `place` makes new content durable."""
         ...
 
     async def abort(self) -> None:

@@ -47,6 +47,8 @@ TEMP_DIR_NAME = "tmp"
 TEMP_SUFFIX = ".part"
 PROBE_SUFFIX = ".probe"
 
+_HASHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blake3")
+
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
@@ -109,6 +111,12 @@ class LocalStorage:
         temp = Path(staged.handle)
 
         try:
+            if _size_or_none(final) == staged.size:
+                # Deduplicated: the temp copy is about to be dropped, so it
+                # is never flushed, and its pages mostly never reach the disk.
+                return True
+            _fsync_file(temp)
+
             new_dirs = [d for d in (final.parent.parent, final.parent) if not d.exists()]
             final.parent.mkdir(parents=True, exist_ok=True)
 
@@ -192,6 +200,21 @@ class LocalStorage:
         self._probe_executor.shutdown(wait=False, cancel_futures=True)
 
 
+def _size_or_none(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return None
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _link_or_existing_size(temp: Path, final: Path) -> int | None:
     """Hard-link `temp` to `final` and return None, or return the size of a file already there."""
     while True:
@@ -240,7 +263,7 @@ class LocalSink:
     async def finish(self) -> StagedBlob:
         await self._hand_off()
         await self._wait_pending()
-        await _in_thread(self._sync_and_close)
+        await _in_thread(self._close_written)
         return StagedBlob(
             sha256=self._sha256.hexdigest(),
             blake3=self._blake3.hexdigest(),
@@ -270,24 +293,25 @@ class LocalSink:
         try:
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+            # Both hashes release the GIL, so BLAKE3 runs on another core while
+            # this thread computes sha256 and writes.
+            blake3_done = _HASHERS.submit(self._blake3.update, batch)
             self._sha256.update(batch)
-            self._blake3.update(batch)
             view = memoryview(batch)
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
+            blake3_done.result()
         except OSError as exc:
             raise StorageError(f"cannot write temp file {self.path}: {exc}") from exc
         self._size += len(batch)
 
-    def _sync_and_close(self) -> None:
+    def _close_written(self) -> None:
+        # No fsync here: place() flushes the file only if it becomes a blob.
         try:
-            if self._fd is not None:
-                os.fsync(self._fd)
-        except OSError as exc:
-            raise StorageError(f"cannot flush temp file {self.path}: {exc}") from exc
-        finally:
             self._close()
+        except OSError as exc:
+            raise StorageError(f"cannot close temp file {self.path}: {exc}") from exc
 
     def _close(self) -> None:
         if self._fd is not None:
