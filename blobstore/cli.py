@@ -16,12 +16,13 @@ from blobstore.config import ConfigError, Settings
 from blobstore.db import migrate
 from blobstore.db.engine import create_engine
 from blobstore.db.outbox import OutboxStatus, outbox_status
-from blobstore.errors import RelayError
+from blobstore.errors import RelayError, StorageError
 from blobstore.events.faults import FaultSwitch
 from blobstore.events.relay import Relay
 from blobstore.events.status import status_json, status_text
 from blobstore.logs import configure_logging
 from blobstore.maintenance import commands as maintenance
+from blobstore.storage import LocalStorage
 
 __all__ = ["main"]
 
@@ -102,6 +103,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         create_app(settings)
     except ConfigError as exc:
         print(f"blobstore: {exc}", file=sys.stderr)
+        return 2
+
+    try:
+        LocalStorage(settings.file_base_path).ensure_ready()
+    except StorageError as exc:
+        print(
+            f"blobstore: invalid FILE_BASE_PATH={settings.file_base_path}: {exc}", file=sys.stderr
+        )
         return 2
 
     # The embedded default migrates itself so that a first run needs no setup;

@@ -33,13 +33,23 @@ _RECORD_ATTRIBUTES = frozenset(
 
 
 class _Redactor:
+    """Masks secrets where they appear as credentials: `:secret@` in a URL or `password=secret`.
+
+    Masking every occurrence would also hide ordinary words and paths that
+    happen to equal a short password, and so reveal the password in turn.
+    """
+
     def __init__(self, secrets: Iterable[str]) -> None:
         # Longest first, so a secret that contains another is masked whole.
-        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        ordered = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._patterns = [
+            re.compile(rf"(:|password=|password: ?)({re.escape(secret)})(?=@|[\s\"',;&]|$)")
+            for secret in ordered
+        ]
 
     def __call__(self, line: str) -> str:
-        for secret in self._secrets:
-            line = line.replace(secret, MASK)
+        for pattern in self._patterns:
+            line = pattern.sub(rf"\g<1>{MASK}", line)
         return _BEARER.sub(rf"\g<1>{MASK}", line)
 
 

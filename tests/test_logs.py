@@ -91,6 +91,17 @@ def test_secrets_and_bearer_tokens_are_masked(
     assert "[redacted]" in line
 
 
+@pytest.mark.parametrize("formatter", [JsonFormatter, TextFormatter])
+def test_word_equal_to_password_is_not_masked_outside_credentials(
+    formatter: Callable[..., logging.Formatter],
+) -> None:
+    entry = record("opened /srv/blobstore for postgresql://blobstore:blobstore@127.0.0.1/db")
+
+    line = formatter(["blobstore"]).format(entry)
+
+    assert "/srv/blobstore for postgresql://blobstore:[redacted]@127.0.0.1/db" in line
+
+
 @pytest.fixture
 def captured() -> Iterator[Callable[[str], list[str]]]:
     root = logging.getLogger()

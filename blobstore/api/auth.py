@@ -17,7 +17,7 @@ such as an OAuth `scope`, contains JWT_ADMIN_VALUE.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import jwt
 from starlette.requests import HTTPConnection
@@ -131,10 +131,10 @@ class Authenticator:
     def _identity(self, claims: Mapping[str, Any]) -> Identity:
         claim = self.settings.user_claim
         user_id = claims.get(claim)
-        if not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID_CHARS:
+        if not _is_valid_user_id(user_id):
             raise InvalidToken(
                 "the bearer token's {claim!r} claim must be a string "
-                "of 1 to {max_chars} characters",
+                "of 1 to {max_chars} printable characters",
                 claim=claim,
                 max_chars=MAX_USER_ID_CHARS,
             )
@@ -179,3 +179,17 @@ def _decode(token: str) -> dict[str, Any]:
             "the bearer token is not a valid JWT: {reason}", reason=str(exc)
         ) from exc
     return claims
+
+
+def _is_valid_user_id(value: object) -> TypeGuard[str]:
+    # The id is stored in the index and echoed in headers and logs: control
+    # characters and lone surrogates (valid JSON, invalid UTF-8) are rejected.
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_USER_ID_CHARS:
+        return False
+    if not value.isprintable():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -60,13 +60,7 @@ def select(method: str, headers: Headers, etag: str, size: int) -> Selection:
 
     Raises PreconditionFailed (412) and RangeNotSatisfiable (416).
     """
-    if_match = headers.get("if-match")
-    if if_match is not None and not _matches(if_match, etag, weak=False):
-        raise PreconditionFailed(
-            "If-Match {value!r} does not match the file's ETag {etag}",
-            value=if_match[:200],
-            etag=etag,
-        )
+    check_if_match(headers, etag)
 
     if_none_match = headers.get("if-none-match")
     if if_none_match is not None and _matches(if_none_match, etag, weak=True):
@@ -82,6 +76,32 @@ def select(method: str, headers: Headers, etag: str, size: int) -> Selection:
 
     byte_range = parse_range(range_header, size)
     return FULL if byte_range is None else Selection(206, byte_range)
+
+
+def check_if_match(headers: Headers, etag: str) -> None:
+    """Raise PreconditionFailed when If-Match is sent and does not name `etag`."""
+    if_match = headers.get("if-match")
+    if if_match is not None and not _matches(if_match, etag, weak=False):
+        raise PreconditionFailed(
+            "If-Match {value!r} does not match the file's ETag {etag}",
+            value=if_match[:200],
+            etag=etag,
+        )
+
+
+def check_delete_preconditions(headers: Headers, etag: str) -> None:
+    """Apply If-Match and If-None-Match to a DELETE (RFC 9110 section 13.2.2).
+
+    A DELETE cannot answer 304, so a matching If-None-Match is a failed precondition.
+    """
+    check_if_match(headers, etag)
+    if_none_match = headers.get("if-none-match")
+    if if_none_match is not None and _matches(if_none_match, etag, weak=True):
+        raise PreconditionFailed(
+            "If-None-Match {value!r} matches the file's ETag {etag}",
+            value=if_none_match[:200],
+            etag=etag,
+        )
 
 
 def parse_range(header: str, size: int) -> ByteRange | None:

@@ -64,8 +64,10 @@ MESSAGES = {
     "no key in JWT_JWKS_FILE has the bearer token's key id {key_id!r}": (
         "ninguna clave de JWT_JWKS_FILE tiene el identificador {key_id!r} del token de acceso"
     ),
-    "the bearer token's {claim!r} claim must be a string of 1 to {max_chars} characters": (
-        "el claim {claim!r} del token de acceso debe ser una cadena de 1 a {max_chars} caracteres"
+    "the bearer token's {claim!r} claim must be a string of 1 to {max_chars} printable "
+    "characters": (
+        "el claim {claim!r} del token de acceso debe ser una cadena de 1 a {max_chars} "
+        "caracteres imprimibles"
     ),
     "only the owner of file {key} or an admin may change it": (
         "solo el propietario del archivo {key} o un administrador pueden modificarlo"
@@ -217,6 +219,9 @@ MESSAGES = {
     # Conditional and range requests.
     "If-Match {value!r} does not match the file's ETag {etag}": (
         "If-Match {value!r} no coincide con el ETag del archivo, {etag}"
+    ),
+    "If-None-Match {value!r} matches the file's ETag {etag}": (
+        "If-None-Match {value!r} coincide con el ETag del archivo, {etag}"
     ),
     "range {range!r} starts at or past the end of the file ({size} bytes)": (
         "el rango {range!r} empieza en el final del archivo o más allá ({size} bytes)"

@@ -8,6 +8,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from blobstore.api.auth import identify
+from blobstore.api.conditional import check_delete_preconditions
 from blobstore.api.download import file_response
 from blobstore.api.lookup import HEAD_FILES, LIST_FILES, list_files, lookup_routes
 from blobstore.api.openapi import (
@@ -23,6 +24,7 @@ from blobstore.api.responses import file_json
 from blobstore.api.serving import ServingPolicy
 from blobstore.api.tagging import tag_routes
 from blobstore.api.upload import MultipartBody, upload_body
+from blobstore.db.repository import FileRecord
 from blobstore.errors import InvalidRequest
 
 __all__ = ["api_routes"]
@@ -170,7 +172,7 @@ _GET_FILE = {
         "Delete a file (owner or admin)",
         {
             "204": {"description": "Deleted; the content stays until garbage collection."},
-            **problems(403),
+            **problems(403, 412),
         },
     ),
 )
@@ -189,7 +191,11 @@ class FileResource(HTTPEndpoint):
 
     async def delete(self, request: Request) -> Response:
         identity = identify(request)
-        await file_service(request).delete(file_key(request), identity)
+
+        def preconditions(record: FileRecord) -> None:
+            check_delete_preconditions(request.headers, f'"{record.sha256}"')
+
+        await file_service(request).delete(file_key(request), identity, preconditions)
         return Response(status_code=204)
 
 

@@ -251,14 +251,22 @@ class FileService:
         """Open the bytes of a file found by `get`."""
         return await self.storage.open(record.sha256)
 
-    async def delete(self, key: uuid.UUID, caller: Identity) -> FileRecord:
+    async def delete(
+        self,
+        key: uuid.UUID,
+        caller: Identity,
+        preconditions: Callable[[FileRecord], None] | None = None,
+    ) -> FileRecord:
         """Delete a file and announce it; its blob stays until garbage collection.
 
         Raises FileNotFound when `caller` may not read the file and Forbidden
         when it may read but neither owns the file nor is an admin.
+        `preconditions` runs under the row lock and may raise to cancel.
         """
         async with self.engine.begin() as conn:
             record = await lock_file_for_change(conn, key, caller, self.settings.file_read_access)
+            if preconditions is not None:
+                preconditions(record)
 
             message = file_event(
                 FILE_DELETED,

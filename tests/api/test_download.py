@@ -210,3 +210,27 @@ def test_parse_range_zero_suffix_is_unsatisfiable() -> None:
         parse_range("bytes=-0", 50)
 
     assert caught.value.headers["Content-Range"] == "bytes */50"
+
+
+@pytest.mark.parametrize(("header", "value"), [("If-Match", '"0000"'), ("If-None-Match", "*")])
+async def test_delete_with_failed_precondition_returns_412_and_keeps_file(
+    client: httpx.AsyncClient, header: str, value: str
+) -> None:
+    created = await upload(client, b"conditional delete")
+    url = f"/files/{created.json()['key']}"
+
+    response = await client.delete(url, headers={header: value})
+
+    assert response.status_code == 412
+    assert response.json()["code"] == "precondition_failed"
+    assert (await client.get(url)).status_code == 200
+
+
+async def test_delete_with_matching_if_match_deletes(client: httpx.AsyncClient) -> None:
+    created = await upload(client, b"conditional delete ok")
+    url = f"/files/{created.json()['key']}"
+
+    response = await client.delete(url, headers={"If-Match": f'"{created.json()["sha256"]}"'})
+
+    assert response.status_code == 204
+    assert (await client.get(url)).status_code == 404

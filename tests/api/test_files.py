@@ -227,6 +227,8 @@ async def test_user_comes_from_token_sub(client: httpx.AsyncClient) -> None:
         ({"Authorization": "Basic dXNlcjpwYXNz"}, "Bearer <token>"),
         (bearer({"sub": "eve"}, alg="none"), "unsigned"),
         (bearer({"name": "no subject"}), "'sub' claim"),
+        (bearer({"sub": "\ud800"}), "printable characters"),
+        (bearer({"sub": "a\u0000b"}), "printable characters"),
     ],
 )
 async def test_bad_token_returns_401(
