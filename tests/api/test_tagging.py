@@ -144,7 +144,7 @@ async def test_admin_changes_tags_of_any_file(
         assert payload["meta"]["user_id"] == "alice"
 
 
-async def test_owner_read_hides_file_from_other_taggers_as_404(
+async def test_owner_read_tag_edit_by_other_is_404(
     owner_client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     key = await alice_file(owner_client, tags=["private"])
