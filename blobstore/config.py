@@ -69,16 +69,31 @@ ENV_VARS = frozenset(
         "FILE_READ_ACCESS",
         "INLINE_CONTENT_TYPES",
         "UPLOAD_IDLE_TIMEOUT_S",
+        "RELAY_BATCH_SIZE",
+        "RELAY_POLL_INTERVAL_S",
+        "RELAY_RETRY_MAX_S",
+        "KAFKA_TRANSACTIONAL_ID",
+        "KAFKA_TRANSACTION_TIMEOUT_MS",
+        "METADATA_CACHE_TTL_S",
     }
 )
 DEFAULT_UPLOAD_IDLE_TIMEOUT_S = 30.0
+DEFAULT_METADATA_CACHE_TTL_S = 5.0
 DEFAULT_JWT_LEEWAY_S = 30.0
-MEBIBYTE = 1024 * 1024
 
 AuthMode = Literal["gateway", "verify", "none"]
 ReadAccess = Literal["public", "owner"]
 AUTH_MODES = ("gateway", "verify", "none")
 READ_ACCESS_MODES = ("public", "owner")
+DEFAULT_RELAY_BATCH_SIZE = 500
+MAX_RELAY_BATCH_SIZE = 10_000
+DEFAULT_RELAY_POLL_INTERVAL_S = 1.0
+DEFAULT_RELAY_RETRY_MAX_S = 30.0
+DEFAULT_TRANSACTIONAL_ID = "blobstore-relay"
+DEFAULT_TRANSACTION_TIMEOUT_MS = 60_000
+# The broker rejects a producer whose transaction timeout exceeds its
+# transaction.max.timeout.ms, which defaults to 900000 (15 minutes) in Kafka 4.x.
+MAX_TRANSACTION_TIMEOUT_MS = 900_000
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -178,6 +193,12 @@ class Settings:
     file_read_access: ReadAccess = "public"
     inline_content_types: tuple[str, ...] = ()
     upload_idle_timeout_s: float = DEFAULT_UPLOAD_IDLE_TIMEOUT_S
+    metadata_cache_ttl_s: float = DEFAULT_METADATA_CACHE_TTL_S
+    relay_batch_size: int = DEFAULT_RELAY_BATCH_SIZE
+    relay_poll_interval_s: float = DEFAULT_RELAY_POLL_INTERVAL_S
+    relay_retry_max_s: float = DEFAULT_RELAY_RETRY_MAX_S
+    kafka_transactional_id: str = DEFAULT_TRANSACTIONAL_ID
+    kafka_transaction_timeout_ms: int = DEFAULT_TRANSACTION_TIMEOUT_MS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -214,6 +235,26 @@ class Settings:
             inline_content_types=_parse_media_ranges(env, "INLINE_CONTENT_TYPES"),
             upload_idle_timeout_s=_parse_positive_float(
                 env, "UPLOAD_IDLE_TIMEOUT_S", DEFAULT_UPLOAD_IDLE_TIMEOUT_S
+            ),
+            metadata_cache_ttl_s=_parse_non_negative_float(
+                env, "METADATA_CACHE_TTL_S", DEFAULT_METADATA_CACHE_TTL_S
+            ),
+            relay_batch_size=_parse_int(
+                env, "RELAY_BATCH_SIZE", DEFAULT_RELAY_BATCH_SIZE, 1, MAX_RELAY_BATCH_SIZE
+            ),
+            relay_poll_interval_s=_parse_positive_float(
+                env, "RELAY_POLL_INTERVAL_S", DEFAULT_RELAY_POLL_INTERVAL_S
+            ),
+            relay_retry_max_s=_parse_positive_float(
+                env, "RELAY_RETRY_MAX_S", DEFAULT_RELAY_RETRY_MAX_S
+            ),
+            kafka_transactional_id=_parse_transactional_id(env),
+            kafka_transaction_timeout_ms=_parse_int(
+                env,
+                "KAFKA_TRANSACTION_TIMEOUT_MS",
+                DEFAULT_TRANSACTION_TIMEOUT_MS,
+                1000,
+                MAX_TRANSACTION_TIMEOUT_MS,
             ),
         )
 
@@ -308,6 +349,18 @@ def _parse_positive_float(env: Mapping[str, str], name: str, default: float) -> 
 
 
 def _parse_seconds(env: Mapping[str, str], name: str, default: int) -> int:
+    return _parse_int(env, name, default, 1, None, unit="seconds")
+
+
+def _parse_int(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    minimum: int,
+    maximum: int | None,
+    *,
+    unit: str = "",
+) -> int:
     raw = _non_blank(env, name)
     if raw is None:
         return default
@@ -315,9 +368,12 @@ def _parse_seconds(env: Mapping[str, str], name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(name, raw, "must be a whole number of seconds") from None
-    if value < 1:
-        raise ConfigError(name, raw, "must be at least 1")
+        rule = f"must be a whole number of {unit}" if unit else "must be a whole number"
+        raise ConfigError(name, raw, rule) from None
+    if maximum is None and value < minimum:
+        raise ConfigError(name, raw, f"must be at least {minimum}")
+    if maximum is not None and not minimum <= value <= maximum:
+        raise ConfigError(name, raw, f"must be from {minimum} to {maximum}")
     return value
 
 
@@ -336,6 +392,19 @@ def _parse_choice(
     if value not in choices:
         raise ConfigError(name, raw, f"must be one of {', '.join(choices)}")
     return value
+
+
+def _parse_transactional_id(env: Mapping[str, str]) -> str:
+    raw = env.get("KAFKA_TRANSACTIONAL_ID")
+    if raw is None or raw == "":
+        return DEFAULT_TRANSACTIONAL_ID
+    if len(raw) > 255 or not raw.isprintable() or raw != raw.strip():
+        raise ConfigError(
+            "KAFKA_TRANSACTIONAL_ID",
+            raw,
+            "must be at most 255 printable characters without leading or trailing spaces",
+        )
+    return raw
 
 
 def _parse_topic(env: Mapping[str, str], name: str, default: str) -> str:

@@ -16,7 +16,10 @@
     │   ├── UploadTooLarge          413 upload_too_large
     │   ├── UnsupportedMediaType    415 unsupported_media_type
     │   └── RangeNotSatisfiable     416 range_not_satisfiable
-    └── StorageError                the blob store failed (disk full, permissions); 500
+    ├── StorageError                the blob store failed (disk full, permissions); 500
+    └── RelayError                  the event relay could not finish a step; it backs off
+        ├── KafkaFailure            a Kafka client call failed or timed out
+        └── RelayLockLost           the single-relay lock could not be taken or was lost
 
 A `code` is part of the API: other services branch on it, so it never changes
 once released. The message names the value and the rule that it broke.
@@ -42,9 +45,12 @@ __all__ = [
     "InvalidKey",
     "InvalidRequest",
     "InvalidToken",
+    "KafkaFailure",
     "MalformedUpload",
     "PreconditionFailed",
     "RangeNotSatisfiable",
+    "RelayError",
+    "RelayLockLost",
     "RequestTimeout",
     "StorageError",
     "UnsupportedMediaType",
@@ -218,3 +224,34 @@ class RangeNotSatisfiable(ClientError):
 
 class StorageError(BlobstoreError):
     """Raised when the blob store fails to write, place or read bytes."""
+
+
+class RelayError(BlobstoreError):
+    """Raised when the relay cannot finish a step; it backs off and starts a new session.
+
+    `stage` names the step for logs and metrics: connect, reconcile, publish,
+    commit or record.
+    """
+
+    def __init__(self, message: str, *, stage: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+
+
+class KafkaFailure(RelayError):
+    """Raised when a Kafka client call fails, times out or a delivery report carries an error.
+
+    `fatal` is True when librdkafka marks the producer unusable, for example
+    after another producer with the same transactional.id fenced it.
+    """
+
+    def __init__(self, message: str, *, stage: str, fatal: bool = False) -> None:
+        super().__init__(message, stage=stage)
+        self.fatal = fatal
+
+
+class RelayLockLost(RelayError):
+    """Raised when the relay cannot take its lock or loses the connection that holds it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, stage="connect")

@@ -104,7 +104,7 @@ RELAY_PUBLISHED = Counter(
 )
 RELAY_ERRORS = Counter(
     "blobstore_relay_errors_total",
-    "Relay failures by stage (connect, publish, commit, reconcile).",
+    "Relay failures by stage (connect, reconcile, publish, commit, record, database).",
     ["stage"],
 )
 RELAY_BATCH_SECONDS = Histogram(

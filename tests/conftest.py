@@ -72,7 +72,10 @@ async def engine(database_url: URL) -> AsyncIterator[AsyncEngine]:
     if database_url.get_backend_name() == "postgresql":
         async with engine.begin() as conn:
             await conn.execute(
-                text("TRUNCATE blobs, files, file_tags, outbox RESTART IDENTITY CASCADE")
+                text(
+                    "TRUNCATE blobs, files, file_tags, outbox, relay_offsets"
+                    " RESTART IDENTITY CASCADE"
+                )
             )
     yield engine
     await engine.dispose()

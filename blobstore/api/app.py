@@ -23,8 +23,9 @@ from blobstore.api.routes import api_routes
 from blobstore.api.serving import ServingPolicy
 from blobstore.config import Settings
 from blobstore.db.engine import create_engine, track_pool_usage
-from blobstore.db.migrate import schema_mismatch
+from blobstore.db.migrate import SchemaOutOfDate, check_schema
 from blobstore.db.stats import IndexStats, index_stats
+from blobstore.events.relay import start_background_relay
 from blobstore.health import HealthChecker
 from blobstore.metrics import IndexStatsCollector, mark_worker_stopped
 from blobstore.service import FileService
@@ -33,10 +34,6 @@ from blobstore.storage import LocalStorage
 __all__ = ["BlobstoreApp", "SchemaOutOfDate", "create_app"]
 
 logger = logging.getLogger(__name__)
-
-
-class SchemaOutOfDate(RuntimeError):
-    """Raised at start-up when the database is not at the migrations' head revision."""
 
 
 class BlobstoreApp(Starlette):
@@ -65,8 +62,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         storage.ensure_ready()
         engine = create_engine(settings.database_url)
         track_pool_usage(engine)
+        relay = None
         try:
-            await _check_schema(settings, engine)
+            await check_schema(settings.database_url, engine)
             app.state.settings = settings
             app.state.service = FileService(settings, storage, engine)
             app.state.health = HealthChecker(settings, storage, engine)
@@ -82,8 +80,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 settings.file_base_path,
                 settings.database_url_for_logs,
             )
+            relay = start_background_relay(settings, engine)
             yield
         finally:
+            if relay is not None:
+                await relay.stop()
             await _shut_down(storage, engine)
 
     routes = [*api_routes(), Mount("/v1", routes=api_routes()), *ops_routes(), *docs_routes()]
@@ -121,9 +122,3 @@ async def _shut_down(storage: LocalStorage, engine: AsyncEngine) -> None:
     storage.close()
     mark_worker_stopped()
     logger.info("stopped: database connections closed")
-
-
-async def _check_schema(settings: Settings, engine: AsyncEngine) -> None:
-    mismatch = await schema_mismatch(engine, settings.database_url)
-    if mismatch is not None:
-        raise SchemaOutOfDate(mismatch)

@@ -13,13 +13,18 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 __all__ = [
+    "SchemaOutOfDate",
     "alembic_config",
+    "check_schema",
     "current_revision",
     "downgrade",
     "head_revision",
-    "schema_mismatch",
     "upgrade",
 ]
+
+
+class SchemaOutOfDate(RuntimeError):
+    """Raised at start-up when the database is not at the migrations' head revision."""
 
 
 def alembic_config(url: URL) -> Config:
@@ -52,13 +57,12 @@ async def current_revision(engine: AsyncEngine) -> str | None:
         )
 
 
-async def schema_mismatch(engine: AsyncEngine, url: URL) -> str | None:
-    """Describe how the database differs from the migrations' head, or return None."""
+async def check_schema(url: URL, engine: AsyncEngine) -> None:
+    """Raise SchemaOutOfDate unless the database is at the head revision."""
     current = await current_revision(engine)
     expected = head_revision(url)
-    if current == expected:
-        return None
-    return (
-        f"database {url.render_as_string(hide_password=True)} is at revision {current}, "
-        f"expected {expected}: run 'blobstore migrate'"
-    )
+    if current != expected:
+        raise SchemaOutOfDate(
+            f"database {url.render_as_string(hide_password=True)} is at revision {current}, "
+            f"expected {expected}: run 'blobstore migrate'"
+        )

@@ -11,13 +11,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from blobstore.db.models import blobs, file_tags, files, outbox
-from blobstore.events.outbox import OutboxMessage
+from blobstore.events.outbox import OUTBOX_CHANNEL, OutboxMessage
 
 __all__ = [
     "BlobRecord",
@@ -117,6 +117,7 @@ async def insert_file(conn: AsyncConnection, record: FileRecord, message: Outbox
 
 
 async def insert_outbox(conn: AsyncConnection, message: OutboxMessage) -> None:
+    """Insert an outbox row and, on PostgreSQL, wake a listening relay when it commits."""
     await conn.execute(
         insert(outbox).values(
             event_id=message.event_id,
@@ -128,6 +129,12 @@ async def insert_outbox(conn: AsyncConnection, message: OutboxMessage) -> None:
             request_id=message.request_id,
         )
     )
+
+    # PostgreSQL delivers a notification only when the transaction commits, and
+    # merges identical ones within a transaction, so the relay wakes once per
+    # commit and always finds the row visible.
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_notify(OUTBOX_CHANNEL, "")))
 
 
 async def get_file(

@@ -1,1 +1,1 @@
-"""Events: outbox messages now, the Kafka relay that publishes them."""
+"""Events: outbox messages, and the relay that publishes them to Kafka exactly once."""

@@ -19,6 +19,7 @@ __all__ = [
     "FILE_DELETED",
     "FILE_STORED",
     "FILE_TAGS_CHANGED",
+    "OUTBOX_CHANNEL",
     "SCHEMA_VERSION",
     "OutboxMessage",
     "file_event",
@@ -29,6 +30,9 @@ FILE_DELETED = "file_deleted"
 # Carries the full new tag set in meta.tags, plus `added` and `removed` lists.
 FILE_TAGS_CHANGED = "file_tags_changed"
 SCHEMA_VERSION = 1
+
+# The PostgreSQL NOTIFY channel that a transaction writing outbox rows signals on commit.
+OUTBOX_CHANNEL = "blobstore_outbox"
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class OutboxMessage:
     message_key: str
     payload: dict[str, Any]
     created_at: datetime
+    # The HTTP request that caused the event, sent along as a Kafka header.
     request_id: str | None = None
 
 

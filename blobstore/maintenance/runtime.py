@@ -60,9 +60,10 @@ async def _run(settings: Settings, command: Callable[[Store], Awaitable[int]]) -
     storage.ensure_ready()
     engine = create_engine(settings.database_url, pool_size=POOL_SIZE)
     try:
-        mismatch = await migrate.schema_mismatch(engine, settings.database_url)
-        if mismatch is not None:
-            print(f"blobstore: {mismatch}", file=sys.stderr)
+        try:
+            await migrate.check_schema(settings.database_url, engine)
+        except migrate.SchemaOutOfDate as exc:
+            print(f"blobstore: {exc}", file=sys.stderr)
             return 2
         return await command(Store(settings, engine, storage))
     finally:

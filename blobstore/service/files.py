@@ -25,6 +25,7 @@ from blobstore.errors import ClientError, DigestMismatch, FileNotFound, UploadTo
 from blobstore.events.outbox import FILE_DELETED, FILE_STORED, file_event
 from blobstore.metrics import DEDUPLICATED_BYTES, UPLOAD_BYTES, UPLOAD_SIZE, UPLOADS
 from blobstore.service.access import Identity, require_owner, require_readable
+from blobstore.service.cache import RecordCache
 from blobstore.service.naming import clean_content_type, clean_filename
 from blobstore.service.tags import normalize_tags
 from blobstore.storage import BlobReader, StagedBlob, StorageBackend
@@ -76,6 +77,7 @@ class FileService:
         self.settings = settings
         self.storage = storage
         self.engine = engine
+        self.records = RecordCache(settings.metadata_cache_ttl_s)
         self.clock = clock
 
     def check_declared_size(self, size: int) -> None:
@@ -233,11 +235,15 @@ class FileService:
 
         Under FILE_READ_ACCESS=owner a file that `caller` may not read raises
         FileNotFound too; None stands for a caller that was not identified.
+        Records are served from a short-lived cache (METADATA_CACHE_TTL_S).
         """
-        async with self.engine.connect() as conn:
-            record = await repository.get_file(conn, key)
+        record = self.records.get(key)
         if record is None:
-            raise FileNotFound("no file with key {key}", key=str(key))
+            async with self.engine.connect() as conn:
+                record = await repository.get_file(conn, key)
+            if record is None:
+                raise FileNotFound("no file with key {key}", key=str(key))
+            self.records.put(record)
         require_readable(caller, record, self.settings.file_read_access)
         return record
 
@@ -265,6 +271,7 @@ class FileService:
                 now=self.clock(),
             )
             await repository.delete_file(conn, key, message)
+        self.records.forget(key)
 
         logger.info("deleted file %s", key)
         return record

@@ -152,6 +152,18 @@ async def test_delete_one_of_two_keys_keeps_the_other(client: httpx.AsyncClient)
     assert remaining.content == b"shared content"
 
 
+async def test_read_then_delete_is_not_served_from_cache(client: httpx.AsyncClient) -> None:
+    created = await upload(client, b"cached then deleted")
+    url = f"/files/{created.json()['key']}"
+    first = await client.get(url)
+
+    await client.delete(url)
+    after = await client.get(url)
+
+    assert first.status_code == 200
+    assert after.status_code == 404
+
+
 async def test_upload_writes_one_file_stored_outbox_row(
     client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
 ) -> None:

@@ -423,7 +423,4 @@ def test_k8s_pods_run_as_the_image_user() -> None:
 
 @pytest.mark.parametrize(("where", "command"), deployed_commands(), ids=lambda v: str(v))
 def test_deployed_command_is_accepted_by_the_cli(where: str, command: list[str]) -> None:
-    if command[1:2] == ["relay"] and not cli_accepts(command):
-        pytest.xfail("the `blobstore relay` command is not part of this build yet")
-
     assert cli_accepts(command), f"{where}: {command}"
