@@ -22,6 +22,7 @@ from blobstore.db.tags import change_file_tags
 from blobstore.errors import InvalidRequest
 from blobstore.events.outbox import FILE_TAGS_CHANGED, file_event
 from blobstore.service.access import Identity
+from blobstore.service.cache import RecordCache
 from blobstore.service.files import lock_file_for_change
 from blobstore.service.tags import MAX_TAGS_PER_FILE, normalize_tags
 
@@ -39,10 +40,16 @@ class TagEditor:
     """
 
     def __init__(
-        self, settings: Settings, engine: AsyncEngine, clock: Callable[[], datetime] = utc_now
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        records: RecordCache,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        """Edit through `engine`; `records` is the read path's cache, which forgets edited files."""
         self.settings = settings
         self.engine = engine
+        self.records = records
         self.clock = clock
 
     async def replace(
@@ -112,6 +119,7 @@ class TagEditor:
                 extra={"added": added, "removed": removed},
             )
             await change_file_tags(conn, key, added=added, removed=removed, message=message)
+        self.records.forget(key)
 
         logger.info("changed tags of file %s: added %s, removed %s", key, added, removed)
         return updated

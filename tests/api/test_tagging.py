@@ -95,6 +95,18 @@ async def test_patch_adds_and_removes(client: httpx.AsyncClient, engine: AsyncEn
     assert payload["removed"] == ["b"]
 
 
+async def test_meta_shows_new_tags_at_once(client: httpx.AsyncClient) -> None:
+    key = await alice_file(client, tags=["old"])
+    # Reading the metadata puts the record in the read path's cache.
+    before = await tags_of(client, key)
+
+    await client.put(f"/files/{key}/tags", json=["new"], headers=ALICE)
+    after = await tags_of(client, key)
+
+    assert before == ["old"]
+    assert after == ["new"]
+
+
 async def test_unchanged_tag_set_writes_no_event(
     client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
