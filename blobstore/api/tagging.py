@@ -31,7 +31,7 @@ MAX_BODY_BYTES = 64 * 1024
 
 def _editor(request: Request) -> TagEditor:
     service = file_service(request)
-    return TagEditor(service.settings, service.engine, service.clock, service.records)
+    return TagEditor(service.settings, service.engine, service.records, service.clock)
 
 
 async def _json_body(request: Request) -> Any:

@@ -43,13 +43,14 @@ class TagEditor:
         self,
         settings: Settings,
         engine: AsyncEngine,
+        records: RecordCache,
         clock: Callable[[], datetime] = utc_now,
-        records: RecordCache | None = None,
     ) -> None:
+        """Edit through `engine`; `records` is the read path's cache, which forgets edited files."""
         self.settings = settings
         self.engine = engine
-        self.clock = clock
         self.records = records
+        self.clock = clock
 
     async def replace(
         self, key: uuid.UUID, caller: Identity, raw_tags: Sequence[str]
@@ -118,8 +119,7 @@ class TagEditor:
                 extra={"added": added, "removed": removed},
             )
             await change_file_tags(conn, key, added=added, removed=removed, message=message)
-        if self.records is not None:
-            self.records.forget(key)
+        self.records.forget(key)
 
         logger.info("changed tags of file %s: added %s, removed %s", key, added, removed)
         return updated

@@ -1,4 +1,4 @@
-"""Clients for apps that know admins, under FILE_READ_ACCESS public and owner."""
+"""Clients of apps with an admin role configured, under FILE_READ_ACCESS public and owner."""
 
 from __future__ import annotations
 

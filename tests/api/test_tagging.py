@@ -50,19 +50,6 @@ async def test_put_replaces_the_tag_set(
     assert await tags_of(client, key) == ["alpha", "beta"]
 
 
-async def test_metadata_read_before_edit_shows_new_tags_after(
-    client: httpx.AsyncClient,
-) -> None:
-    key = await alice_file(client, tags=["before"])
-    before = await tags_of(client, key)
-
-    await client.patch(f"/files/{key}/tags", json={"add": ["after"]}, headers=ALICE)
-    after = await tags_of(client, key)
-
-    assert before == ["before"]
-    assert after == ["after", "before"]
-
-
 async def test_put_writes_tags_changed_event(
     client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
 ) -> None:
@@ -106,6 +93,18 @@ async def test_patch_adds_and_removes(client: httpx.AsyncClient, engine: AsyncEn
     assert isinstance(payload, dict)
     assert payload["added"] == ["c"]
     assert payload["removed"] == ["b"]
+
+
+async def test_meta_shows_new_tags_at_once(client: httpx.AsyncClient) -> None:
+    key = await alice_file(client, tags=["old"])
+    # Reading the metadata puts the record in the read path's cache.
+    before = await tags_of(client, key)
+
+    await client.put(f"/files/{key}/tags", json=["new"], headers=ALICE)
+    after = await tags_of(client, key)
+
+    assert before == ["old"]
+    assert after == ["new"]
 
 
 async def test_unchanged_tag_set_writes_no_event(
@@ -157,7 +156,7 @@ async def test_admin_changes_tags_of_any_file(
         assert payload["meta"]["user_id"] == "alice"
 
 
-async def test_owner_read_hides_file_from_other_taggers_as_404(
+async def test_owner_read_tag_edit_by_other_is_404(
     owner_client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     key = await alice_file(owner_client, tags=["private"])

@@ -30,8 +30,8 @@ from tests.server.conftest import LiveServer
 
 pytestmark = pytest.mark.postgres
 
-MAX_EXAMPLES = 250
-STATEFUL_EXAMPLES = 80
+MAX_EXAMPLES = 25
+STATEFUL_EXAMPLES = 15
 
 SPEC = create_app(Settings.from_env({})).state.openapi
 # A valid Range or If-Match can still miss the file that the key names, so
