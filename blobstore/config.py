@@ -100,7 +100,7 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 class ConfigError(ValueError):
-    """Raised when an environment variable holds a value the service cannot use."""
+    """Raised when an environment variable contains a value the service cannot use."""
 
     def __init__(self, variable: str, value: str, rule: str) -> None:
         super().__init__(f"invalid {variable}={value!r}: {rule}")
@@ -287,7 +287,7 @@ class Settings:
 def _parse_database_url(env: Mapping[str, str], base_path: Path) -> URL:
     raw = env.get("DATABASE_URL")
     if not raw:
-        # The embedded default sits next to the blob directory, so one folder holds everything.
+        # The embedded default sits next to the blob directory, so one folder contains everything.
         return make_url(f"sqlite+aiosqlite:///{base_path.parent / 'blobstore.db'}")
 
     try:

@@ -92,7 +92,7 @@ def check_if_match(headers: Headers, etag: str) -> None:
 def check_delete_preconditions(headers: Headers, etag: str) -> None:
     """Apply If-Match and If-None-Match to a DELETE (RFC 9110 section 13.2.2).
 
-    A DELETE cannot answer 304, so a matching If-None-Match is a failed precondition.
+    A DELETE cannot return 304, so a matching If-None-Match is a failed precondition.
     """
     check_if_match(headers, etag)
     if_none_match = headers.get("if-none-match")

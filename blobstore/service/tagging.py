@@ -46,7 +46,7 @@ class TagEditor:
         records: RecordCache,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        """Edit through `engine`; `records` is the read path's cache, which forgets edited files."""
+        """Edit through `engine` and drop each edited file from `records`, the read cache."""
         self.settings = settings
         self.engine = engine
         self.records = records

@@ -213,7 +213,7 @@ def test_parse_range_zero_suffix_is_unsatisfiable() -> None:
 
 
 @pytest.mark.parametrize(("header", "value"), [("If-Match", '"0000"'), ("If-None-Match", "*")])
-async def test_delete_with_failed_precondition_returns_412_and_keeps_file(
+async def test_delete_failed_precondition_412(
     client: httpx.AsyncClient, header: str, value: str
 ) -> None:
     created = await upload(client, b"conditional delete")
