@@ -92,7 +92,7 @@ def test_secrets_and_bearer_tokens_are_masked(
 
 
 @pytest.mark.parametrize("formatter", [JsonFormatter, TextFormatter])
-def test_word_equal_to_password_is_not_masked_outside_credentials(
+def test_password_word_outside_url_kept(
     formatter: Callable[..., logging.Formatter],
 ) -> None:
     entry = record("opened /srv/blobstore for postgresql://blobstore:blobstore@127.0.0.1/db")

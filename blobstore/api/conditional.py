@@ -78,6 +78,11 @@ def select(method: str, headers: Headers, etag: str, size: int) -> Selection:
     return FULL if byte_range is None else Selection(206, byte_range)
 
 
+def etag_of(sha256: str) -> str:
+    """Return the strong ETag of stored content: its sha256, quoted."""
+    return f'"{sha256}"'
+
+
 def check_if_match(headers: Headers, etag: str) -> None:
     """Raise PreconditionFailed when If-Match is sent and does not name `etag`."""
     if_match = headers.get("if-match")

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from blobstore.api.conditional import select
+from blobstore.api.conditional import etag_of, select
 from blobstore.api.digests import digest_field
 from blobstore.api.responses import BlobResponse
 from blobstore.api.serving import ServingPolicy
@@ -62,7 +62,7 @@ async def content_response(
     `headers` go out with 200 and 206 only: a 304 carries just the
     validators and never opens the content.
     """
-    etag = f'"{sha256}"'
+    etag = etag_of(sha256)
     validators = {"etag": etag, "cache-control": cache_control}
 
     selection = select(request.method, request.headers, etag, size)

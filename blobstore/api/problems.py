@@ -107,7 +107,7 @@ async def storage_error(request: Request, exc: Exception) -> Response:
 
 
 async def client_disconnect(request: Request, exc: Exception) -> Response:
-    # Nobody will read this response; the upload's cleanup already ran.
+    # The client has gone, so this response is never read. The upload's cleanup already ran.
     logger.info("client disconnected during %s %s", request.method, request.url.path)
     return problem(
         request,

@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from blobstore.api.auth import identify
-from blobstore.api.conditional import check_delete_preconditions
+from blobstore.api.conditional import check_delete_preconditions, etag_of
 from blobstore.api.download import file_response
 from blobstore.api.lookup import HEAD_FILES, LIST_FILES, list_files, lookup_routes
 from blobstore.api.openapi import (
@@ -193,7 +193,7 @@ class FileResource(HTTPEndpoint):
         identity = identify(request)
 
         def preconditions(record: FileRecord) -> None:
-            check_delete_preconditions(request.headers, f'"{record.sha256}"')
+            check_delete_preconditions(request.headers, etag_of(record.sha256))
 
         await file_service(request).delete(file_key(request), identity, preconditions)
         return Response(status_code=204)
@@ -231,7 +231,7 @@ class FileCollection(HTTPEndpoint):
 
 
 def api_routes() -> list[BaseRoute]:
-    """The versioned API, served both at the root and under /v1."""
+    """Return the versioned API routes, served both at the root and under /v1."""
     return [
         Route("/files", FileCollection),
         Route("/files/{key}", FileResource),

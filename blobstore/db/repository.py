@@ -42,7 +42,7 @@ class BlobRecord:
 
 @dataclass(frozen=True)
 class FileRecord:
-    """A file as the index knows it: a key that names a blob, with its owner and labels."""
+    """A file as the index stores it: a key that names a blob, with its owner and labels."""
 
     key: uuid.UUID
     sha256: str

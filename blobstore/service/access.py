@@ -40,7 +40,7 @@ class Identity:
 
 
 def may_read(caller: Identity | None, record: FileRecord, access: ReadAccess) -> bool:
-    """Whether `caller` may read `record` by its key; None is a caller not identified."""
+    """Return whether `caller` may read `record` by its key; None is an unidentified caller."""
     if access == "public":
         return True
     return caller is not None and (caller.is_admin or caller.user_id == record.user_id)

@@ -1,9 +1,9 @@
 """A small in-process cache of file records, for the read path.
 
 A key's content never changes, so a cached record is wrong only after the
-file is deleted or its tags change. This process forgets a key as soon as it
-makes such a change itself; other processes keep serving their copy for at
-most the TTL, while the blob itself stays on disk until garbage collection.
+file is deleted or its tags change. This process drops a key from its cache
+as soon as it makes such a change itself. Other processes keep serving their
+copy for at most the TTL, while the blob stays on disk until garbage collection.
 """
 
 from __future__ import annotations
