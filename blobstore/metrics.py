@@ -92,6 +92,11 @@ DEDUPLICATED_BYTES = Counter(
     "blobstore_deduplicated_bytes_total",
     "Bytes of uploads whose content was already stored, so no new blob was written.",
 )
+DOWNLOAD_BYTES = Counter(
+    "blobstore_download_bytes_total",
+    "Bytes of stored content sent in responses, by how: sendfile (zero-copy) or copy.",
+    ["method"],
+)
 
 DB_POOL_IN_USE = Gauge(
     "blobstore_db_pool_connections_in_use",

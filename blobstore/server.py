@@ -37,6 +37,8 @@ def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
     """Serve the API until a stop signal, then return once the server has shut down."""
     import uvicorn
 
+    from blobstore.zerocopy import ZeroCopyHttpToolsProtocol
+
     with _metrics_directory(workers), _stop_signals_end_cleanly():
         logger.info(
             "starting on %s:%d with %d worker(s), graceful shutdown timeout %ds",
@@ -52,7 +54,8 @@ def run(settings: Settings, *, host: str, port: int, workers: int) -> None:
             port=port,
             workers=workers,
             loop="uvloop",
-            http="httptools",
+            # httptools, plus sendfile(2) for downloads.
+            http=ZeroCopyHttpToolsProtocol,
             # Logging is ours (blobstore.logs), and the access log comes from
             # the request middleware, so uvicorn must not add a second line.
             log_config=None,

@@ -44,6 +44,10 @@ class BlobReader(Protocol):
         """Yield the bytes from `start` up to, not including, `end` (default: the end)."""
         ...
 
+    def fileno(self) -> int | None:
+        """Return an OS file descriptor that sendfile(2) can read, or None if there is none."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -47,7 +47,17 @@ TEMP_DIR_NAME = "tmp"
 TEMP_SUFFIX = ".part"
 PROBE_SUFFIX = ".probe"
 
+# Batches at least this large have BLAKE3 computed on a second thread; for
+# smaller ones the hand-off would cost more than the hashing.
+PARALLEL_HASH_BYTES = 64 * 1024
+# Placing a new blob waits on two fsyncs, which hold a thread but no CPU. The
+# filesystem journal commits concurrent fsyncs together, so the more uploads
+# wait at once, the more each commit serves; the default executor's few
+# threads would queue them instead.
+PLACE_THREADS = 32
+
 _HASHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blake3")
+_PLACERS = ThreadPoolExecutor(max_workers=PLACE_THREADS, thread_name_prefix="blob-place")
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
@@ -104,7 +114,8 @@ class LocalStorage:
         return sink
 
     async def place(self, staged: StagedBlob) -> bool:
-        return await _in_thread(self._place, staged)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_PLACERS, self._place, staged)
 
     def _place(self, staged: StagedBlob) -> bool:
         final = blob_path(self.base_path, staged.sha256)
@@ -261,9 +272,11 @@ class LocalSink:
             await self._hand_off()
 
     async def finish(self) -> StagedBlob:
-        await self._hand_off()
         await self._wait_pending()
-        await _in_thread(self._close_written)
+        batch, self._batch = self._batch, bytearray()
+        # The last batch and the close share one thread hop, which is the
+        # only one a small upload takes.
+        await _in_thread(self._consume_and_close, batch)
         return StagedBlob(
             sha256=self._sha256.hexdigest(),
             blake3=self._blake3.hexdigest(),
@@ -295,18 +308,24 @@ class LocalSink:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
             # Both hashes release the GIL, so BLAKE3 runs on another core while
             # this thread computes sha256 and writes.
-            blake3_done = _HASHERS.submit(self._blake3.update, batch)
+            blake3_done = None
+            if len(batch) >= PARALLEL_HASH_BYTES:
+                blake3_done = _HASHERS.submit(self._blake3.update, batch)
+            else:
+                self._blake3.update(batch)
             self._sha256.update(batch)
             view = memoryview(batch)
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
-            blake3_done.result()
+            if blake3_done is not None:
+                blake3_done.result()
         except OSError as exc:
             raise StorageError(f"cannot write temp file {self.path}: {exc}") from exc
         self._size += len(batch)
 
-    def _close_written(self) -> None:
+    def _consume_and_close(self, batch: bytearray) -> None:
+        self._consume(batch)
         # No fsync here: place() flushes the file only if it becomes a blob.
         try:
             self._close()
@@ -346,6 +365,9 @@ class LocalReader:
                 yield data
         finally:
             await self.close()
+
+    def fileno(self) -> int | None:
+        return self._fd
 
     async def close(self) -> None:
         if self._fd is not None:

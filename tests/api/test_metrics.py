@@ -96,6 +96,28 @@ async def test_upload_counters_separate_deduplicated_bytes(client: httpx.AsyncCl
     assert delta("blobstore_upload_size_bytes_sum") == 2 * len(data)
 
 
+async def test_download_without_zero_copy_counts_copied_bytes(
+    client: httpx.AsyncClient,
+) -> None:
+    data = uuid.uuid4().bytes * 100
+    key = (await upload(client, data)).json()["key"]
+    before = await scrape(client)
+
+    # The ASGI test transport offers no zero-copy extension, so the bytes
+    # pass through the response in chunks.
+    full = await client.get(f"/files/{key}")
+    part = await client.get(f"/files/{key}", headers={"range": "bytes=10-19"})
+    after = await scrape(client)
+
+    def delta(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert full.content == data
+    assert part.content == data[10:20]
+    assert delta("blobstore_download_bytes_total", method="copy") == len(data) + 10
+    assert delta("blobstore_download_bytes_total", method="sendfile") == 0
+
+
 async def test_upload_with_invalid_tag_counts_as_rejected(client: httpx.AsyncClient) -> None:
     before = await scrape(client)
 

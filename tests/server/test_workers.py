@@ -6,24 +6,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.helpers import metric_total
 from tests.server.conftest import ServerProcess, wait_until
 
 BATCH = 24
 MAX_BATCHES = 20
 CONCURRENCY = 8
 GUARD_S = 60
-
-
-def metric_total(text: str, name: str, **labels: str) -> float:
-    """Sum the samples called `name` whose labels include `labels`."""
-    return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == name and labels.items() <= sample.labels.items()
-    )
 
 
 def access_pids(server: ServerProcess, route: str = "/livez") -> list[int]:
