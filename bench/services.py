@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -22,6 +21,7 @@ from typing import Any
 from sqlalchemy.engine import URL, make_url
 
 from bench import sql
+from bench.nginx import accel_servers, find_nginx, nginx_command, static_server
 from bench.processes import Server, free_port
 from bench.progress import step
 
@@ -179,17 +179,22 @@ class Stack:
 
     def nginx(self) -> Server:
         """Start nginx serving the blob directory with sendfile, as the download peer."""
-        binary = shutil.which("nginx") or "/usr/sbin/nginx"
-        if not Path(binary).exists():
-            raise RuntimeError("nginx not found: run bench/setup")
-        prefix = self.workdir / "nginx"
-        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            (prefix / "temp" / name).mkdir(parents=True, exist_ok=True)
         port = free_port()
-        config = prefix / "nginx.conf"
-        config.write_text(_nginx_config(port, prefix, self.blob_dir, self.workers))
-        command = [binary, "-p", f"{prefix}/", "-c", str(config), "-e", str(prefix / "error.log")]
-        return self._start("nginx", command, port=port)
+        servers = static_server(port, self.blob_dir)
+        return self._start_nginx("nginx", port, servers)
+
+    def nginx_accel(self, upstream: Server) -> Server:
+        """Start nginx with deploy/nginx/blobstore.conf in front of `upstream` (blobstore)."""
+        if upstream.port is None:
+            raise ValueError(f"{upstream.name} listens on no port")
+        port = free_port()
+        servers = accel_servers(port, upstream.port, self.blob_dir)
+        return self._start_nginx("nginx-accel", port, servers)
+
+    def _start_nginx(self, name: str, port: int, servers: str) -> Server:
+        prefix = self.workdir / name
+        command = nginx_command(find_nginx(), prefix, servers, workers=self.workers)
+        return self._start(name, command, port=port)
 
     def original(self) -> Server:
         """Start the rebuilt original design (bench/baselines/original.py) on a free port."""
@@ -223,34 +228,3 @@ class Stack:
         server = Server.start(name, command, log=log, env=env, port=port, cwd=REPO_ROOT)
         self._scenario_cleanups.callback(server.stop)
         return server
-
-
-def _nginx_config(port: int, prefix: Path, root: Path, workers: int) -> str:
-    # nginx started by root would switch its workers to "nobody", which cannot
-    # read the blobs (mode 0640, owned by the user that runs the benchmark).
-    user = "user root;" if os.geteuid() == 0 else ""
-    temp = prefix / "temp"
-    return f"""
-daemon off;
-{user}
-worker_processes {workers};
-pid {prefix}/nginx.pid;
-events {{ worker_connections 4096; }}
-http {{
-    sendfile on;
-    tcp_nopush on;
-    keepalive_requests 1000000;
-    default_type application/octet-stream;
-    access_log {prefix}/access.log combined buffer=64k flush=1s;
-    client_body_temp_path {temp}/client_body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
-        location / {{ }}
-    }}
-}}
-"""

@@ -75,6 +75,7 @@ ENV_VARS = frozenset(
         "KAFKA_TRANSACTIONAL_ID",
         "KAFKA_TRANSACTION_TIMEOUT_MS",
         "METADATA_CACHE_TTL_S",
+        "ACCEL_REDIRECT_PREFIX",
     }
 )
 DEFAULT_UPLOAD_IDLE_TIMEOUT_S = 30.0
@@ -199,6 +200,7 @@ class Settings:
     relay_retry_max_s: float = DEFAULT_RELAY_RETRY_MAX_S
     kafka_transactional_id: str = DEFAULT_TRANSACTIONAL_ID
     kafka_transaction_timeout_ms: int = DEFAULT_TRANSACTION_TIMEOUT_MS
+    accel_redirect_prefix: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -256,6 +258,7 @@ class Settings:
                 1000,
                 MAX_TRANSACTION_TIMEOUT_MS,
             ),
+            accel_redirect_prefix=_parse_accel_redirect_prefix(env),
         )
 
     @property
@@ -324,6 +327,28 @@ def _parse_public_url(env: Mapping[str, str]) -> str | None:
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ConfigError("FILE_PUBLIC_URL", raw, "must be an absolute http:// or https:// URL")
     return raw if raw.endswith("/") else raw + "/"
+
+
+# The internal nginx location that ACCEL_REDIRECT_PREFIX names: path segments of
+# characters that need no percent-encoding, so the X-Accel-Redirect value is
+# the path nginx matches, byte for byte.
+_URL_PATH_PREFIX = re.compile(r"/(?:[A-Za-z0-9_~-][A-Za-z0-9._~-]*/)+")
+
+
+def _parse_accel_redirect_prefix(env: Mapping[str, str]) -> str | None:
+    raw = _non_blank(env, "ACCEL_REDIRECT_PREFIX")
+    if raw is None:
+        return None
+
+    prefix = raw if raw.endswith("/") else raw + "/"
+    if not _URL_PATH_PREFIX.fullmatch(prefix):
+        raise ConfigError(
+            "ACCEL_REDIRECT_PREFIX",
+            raw,
+            "must be a URL path such as /_blobstore_blobs/ made of letters, digits and "
+            "'.', '_', '-', '~', with no segment that starts with '.'",
+        )
+    return prefix
 
 
 def _non_blank(env: Mapping[str, str], name: str) -> str | None:

@@ -201,3 +201,59 @@ def test_invalid_relay_value_is_rejected(variable: str, value: str, rule: str) -
 
     assert error.value.variable == variable
     assert rule in str(error.value)
+
+
+def test_accel_redirect_prefix_is_unset_by_default() -> None:
+    assert Settings.from_env({}).accel_redirect_prefix is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "prefix"),
+    [
+        ("/_blobstore_blobs/", "/_blobstore_blobs/"),
+        ("/_blobstore_blobs", "/_blobstore_blobs/"),
+        ("/internal/blobs.v2/", "/internal/blobs.v2/"),
+    ],
+)
+def test_accel_redirect_prefix_gets_trailing_slash(raw: str, prefix: str) -> None:
+    settings = Settings.from_env({"ACCEL_REDIRECT_PREFIX": raw})
+
+    assert settings.accel_redirect_prefix == prefix
+
+
+def test_blank_accel_redirect_prefix_means_unset() -> None:
+    assert Settings.from_env({"ACCEL_REDIRECT_PREFIX": "  "}).accel_redirect_prefix is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "_blobstore_blobs/",
+        "/",
+        "//blobs/",
+        "/blobs/../files/",
+        "/.hidden/",
+        "/blobs with spaces/",
+        "/bl%6Fbs/",
+        "http://nginx/blobs/",
+        "/blobs/?x=1",
+    ],
+    ids=[
+        "relative",
+        "root",
+        "empty-segment",
+        "dot-dot",
+        "dot-segment",
+        "space",
+        "percent",
+        "absolute-url",
+        "query",
+    ],
+)
+def test_invalid_accel_redirect_prefix_is_rejected(raw: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.from_env({"ACCEL_REDIRECT_PREFIX": raw})
+
+    assert error.value.variable == "ACCEL_REDIRECT_PREFIX"
+    assert f"ACCEL_REDIRECT_PREFIX={raw!r}" in str(error.value)
+    assert "must be a URL path such as /_blobstore_blobs/" in str(error.value)

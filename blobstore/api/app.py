@@ -80,6 +80,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 settings.file_base_path,
                 settings.database_url_for_logs,
             )
+            if settings.accel_redirect_prefix is not None:
+                logger.info(
+                    "X-Accel-Redirect mode on (ACCEL_REDIRECT_PREFIX=%s): nginx must send "
+                    "the bytes of downloads, and a client that reaches blobstore directly "
+                    "gets empty bodies",
+                    settings.accel_redirect_prefix,
+                )
             relay = start_background_relay(settings, engine)
             yield
         finally:

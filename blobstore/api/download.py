@@ -2,7 +2,8 @@
 
 Everything that decides the status and headers of a download is gathered
 here, so the download path costs one metadata lookup and one file open, and
-a 304 not even the open.
+a 304 not even the open. With ACCEL_REDIRECT_PREFIX set, the bytes of a GET
+that nginx can serve go out from nginx instead (see blobstore.api.accel).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import Response
 
+from blobstore.api.accel import accel_redirect_response, nginx_agrees
 from blobstore.api.conditional import etag_of, select
 from blobstore.api.digests import digest_field
 from blobstore.api.responses import BlobResponse
@@ -44,6 +46,7 @@ async def file_response(
         cache_control=CACHE_PUBLIC if public else CACHE_PRIVATE,
         headers=policy.headers(record.content_type, record.filename),
         open_reader=lambda: service.open(record),
+        accel_redirect_prefix=service.settings.accel_redirect_prefix,
     )
 
 
@@ -56,11 +59,14 @@ async def content_response(
     cache_control: str,
     headers: dict[str, str],
     open_reader: Callable[[], Awaitable[BlobReader]],
+    accel_redirect_prefix: str | None = None,
 ) -> Response:
     """Build the 200, 206 or 304 response for stored content; 412 and 416 are raised.
 
     `headers` go out with 200 and 206 only: a 304 carries just the
-    validators and never opens the content.
+    validators and never opens the content. Given `accel_redirect_prefix`, a
+    GET for which nginx would send the same response gets an X-Accel-Redirect
+    response instead.
     """
     etag = etag_of(sha256)
     validators = {"etag": etag, "cache-control": cache_control}
@@ -75,12 +81,23 @@ async def content_response(
         "repr-digest": digest_field(sha256),
         **headers,
     }
+    byte_range = selection.byte_range
+    if byte_range is None and request.method == "GET":
+        headers["content-digest"] = headers["repr-digest"]
+
+    # Opened in the redirect mode too, so that a blob missing from disk is
+    # the same logged 500 in both modes rather than a bare 404 from nginx.
     reader = await open_reader()
 
-    byte_range = selection.byte_range
+    if accel_redirect_prefix is not None and nginx_agrees(
+        request.method, request.headers, selection
+    ):
+        await reader.close()
+        return accel_redirect_response(
+            accel_redirect_prefix, sha256, headers, media_type, partial=byte_range is not None
+        )
+
     if byte_range is None:
-        if request.method == "GET":
-            headers["content-digest"] = headers["repr-digest"]
         return BlobResponse(reader, headers=headers, media_type=media_type)
 
     headers["content-range"] = byte_range.content_range

@@ -392,6 +392,7 @@ class BlobResource(HTTPEndpoint):
             cache_control=CACHE_PRIVATE,
             headers=policy.headers(DEFAULT_CONTENT_TYPE, blob.sha256),
             open_reader=lambda: lookup.open_blob(blob),
+            accel_redirect_prefix=request.app.state.settings.accel_redirect_prefix,
         )
 
 

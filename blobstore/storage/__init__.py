@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from blobstore.storage.backend import BlobReader, BlobSink, StagedBlob, StorageBackend
-from blobstore.storage.local import LocalStorage
+from blobstore.storage.local import LocalStorage, sharded_name
 
-__all__ = ["BlobReader", "BlobSink", "LocalStorage", "StagedBlob", "StorageBackend"]
+__all__ = ["BlobReader", "BlobSink", "LocalStorage", "StagedBlob", "StorageBackend", "sharded_name"]

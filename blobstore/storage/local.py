@@ -29,7 +29,7 @@ from blake3 import blake3
 from blobstore.errors import StorageError
 from blobstore.storage.backend import StagedBlob
 
-__all__ = ["BlobMissing", "LocalStorage", "blob_path"]
+__all__ = ["BlobMissing", "LocalStorage", "blob_path", "sharded_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +72,18 @@ class BlobMissing(StorageError):
 
 def blob_path(base: Path, sha256: str) -> Path:
     """Return the sharded path of a blob, rejecting anything but a lowercase sha256 hex."""
+    return base / sharded_name(sha256)
+
+
+def sharded_name(sha256: str) -> str:
+    """Return a blob's path relative to the base, `ab/cd/<sha256>`, with '/' separators.
+
+    Raises ValueError for anything but a lowercase sha256 hex, so the name
+    can never climb out of the base directory.
+    """
     if not _SHA256_HEX.fullmatch(sha256):
         raise ValueError(f"not a lowercase sha256 hex digest: {sha256!r}")
-    return base / sha256[:2] / sha256[2:4] / sha256
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
 
 async def _in_thread(func: Callable[..., T], *args: object) -> T:
