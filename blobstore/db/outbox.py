@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import BigInteger, any_, bindparam, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -105,10 +105,22 @@ async def recorded_offsets(
 
 
 async def mark_published(conn: AsyncConnection, ids: Sequence[int], published_at: datetime) -> int:
-    """Mark rows published; return how many were still pending."""
+    """Mark exactly the rows `ids` published; return how many were still pending.
+
+    On PostgreSQL the ids go as one array parameter (`id = ANY($1)`): an IN
+    list of a whole batch costs SQLAlchemy and asyncpg one bound parameter
+    per row. A range from the lowest to the highest id would be wrong, since
+    a row inside it can commit after the batch was read and still be unsent.
+    """
+    if conn.dialect.name == "postgresql":
+        batch = bindparam("ids", list(ids), type_=postgresql.ARRAY(BigInteger))
+        matches_id = outbox.c.id == any_(batch)
+    else:
+        matches_id = outbox.c.id.in_(list(ids))
+
     result = await conn.execute(
         update(outbox)
-        .where(outbox.c.id.in_(list(ids)), outbox.c.published_at.is_(None))
+        .where(matches_id, outbox.c.published_at.is_(None))
         .values(published_at=published_at)
     )
     return result.rowcount
