@@ -122,6 +122,10 @@ class _ZeroCopyApp:
         if count is None:
             count = os.fstat(fd).st_size - offset
 
+        # Once the client has gone, uvicorn drops every message unseen, even
+        # the response start, so nothing below would hold.
+        if cycle.disconnected:
+            return
         if not cycle.response_started or cycle.chunked_encoding is not False:
             raise RuntimeError(f"{EXTENSION} needs a started response with a Content-Length")
         if count > cycle.expected_content_length:
@@ -130,7 +134,7 @@ class _ZeroCopyApp:
         # message then completes the response as uvicorn expects.
         cycle.expected_content_length -= count
 
-        if cycle.disconnected or cycle.scope["method"] == "HEAD" or count == 0:
+        if cycle.scope["method"] == "HEAD" or count == 0:
             return
 
         transport = cycle.transport
@@ -170,12 +174,29 @@ async def _send_range(
         if count <= INLINE_BYTES:
             sent = _send_until_full(socket_fd, fd, offset, count)
         else:
-            sent = await loop.run_in_executor(None, _send_until_full, socket_fd, fd, offset, count)
+            sent = await _finish_in_thread(loop, socket_fd, fd, offset, count)
         offset += sent
         count -= sent
         DOWNLOAD_BYTES.labels("sendfile").inc(sent)
         if count:
             await _writable(loop, socket_fd)
+
+
+async def _finish_in_thread(
+    loop: asyncio.AbstractEventLoop, socket_fd: int, fd: int, offset: int, count: int
+) -> int:
+    """Run `_send_until_full` in a worker thread, which a cancellation does not abandon.
+
+    The caller closes both descriptors once this returns or raises. If the
+    thread were still running then, a reused descriptor number could make it
+    read another file or write to another client.
+    """
+    future = loop.run_in_executor(None, _send_until_full, socket_fd, fd, offset, count)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait({future})
+        raise
 
 
 def _send_until_full(socket_fd: int, fd: int, offset: int, count: int) -> int:

@@ -19,6 +19,7 @@ from blobstore.api.digests import digest_field
 from blobstore.api.responses import BlobResponse
 from blobstore.api.serving import ServingPolicy
 from blobstore.db.repository import FileRecord
+from blobstore.errors import StorageError
 from blobstore.service import FileService
 from blobstore.storage import BlobReader
 
@@ -88,6 +89,14 @@ async def content_response(
     # Opened in the redirect mode too, so that a blob missing from disk is
     # the same logged 500 in both modes rather than a bare 404 from nginx.
     reader = await open_reader()
+    if reader.size != size:
+        # A cut or grown file would go out as a shorter or longer body that
+        # still looks complete under the headers chosen above.
+        await reader.close()
+        raise StorageError(
+            f"blob {sha256} is {reader.size} bytes on disk but {size} in the index; "
+            "run `blobstore fsck` to find damaged blobs"
+        )
 
     if accel_redirect_prefix is not None and nginx_agrees(
         request.method, request.headers, selection

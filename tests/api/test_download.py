@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from blobstore.api.conditional import ByteRange, parse_range
+from blobstore.config import Settings
 from blobstore.errors import RangeNotSatisfiable
 from tests.helpers import sha256, upload
 
@@ -234,3 +235,20 @@ async def test_delete_with_matching_if_match_deletes(client: httpx.AsyncClient) 
 
     assert response.status_code == 204
     assert (await client.get(url)).status_code == 404
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("length", [SIZE // 2, SIZE + 1], ids=["cut", "grown"])
+async def test_blob_of_wrong_size_is_500(
+    client: httpx.AsyncClient, file_url: str, settings: Settings, method: str, length: int
+) -> None:
+    digest = sha256(DATA)
+    blob = settings.file_base_path / digest[:2] / digest[2:4] / digest
+    blob.write_bytes(DATA[:length] if length <= SIZE else DATA + b"!")
+
+    response = await client.request(method, file_url)
+
+    assert response.status_code == 500
+    assert "etag" not in response.headers
+    if method == "GET":
+        assert response.json()["code"] == "storage_error"

@@ -7,22 +7,29 @@ then differ or are counted as copied.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import os
 import socket
+import struct
+import threading
 from collections.abc import Callable
 
 import httpx
 import pytest
 
+from blobstore import zerocopy
 from blobstore.errors import StorageError
 from blobstore.zerocopy import _send_until_full
 from tests.helpers import metric_total, sha256
-from tests.server.conftest import ServerProcess
+from tests.server.conftest import ServerProcess, wait_until
 
 SIZE = 3 * 1024 * 1024 + 17
 TIMEOUT_S = 30
 DOWNLOAD_BYTES = "blobstore_download_bytes_total"
+# SO_LINGER on with a zero timeout: close() sends RST instead of FIN.
+RESET_ON_CLOSE = struct.pack("ii", 1, 0)
+GUARD_S = 30
 
 
 @pytest.fixture
@@ -105,15 +112,14 @@ def test_client_disconnect_mid_download(
         sock.connect(("127.0.0.1", server.port))
         sock.sendall(f"GET /files/{key} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
 
     response = httpx.get(f"{server.base_url}/files/{key}", timeout=TIMEOUT_S)
 
     assert response.status_code == 200
     assert sha256(response.content) == sha256(content)
     assert sent_bytes(server, "sendfile") < 2 * len(content)
-    errors = [line for line in server.json_lines() if line["level"] in {"ERROR", "CRITICAL"}]
-    assert errors == []
+    assert error_lines(server) == []
 
 
 def test_short_file_raises_storage_error(tmp_path: os.PathLike[str]) -> None:
@@ -129,3 +135,49 @@ def test_short_file_raises_storage_error(tmp_path: os.PathLike[str]) -> None:
         pytest.raises(StorageError, match="ended 5 bytes before"),
     ):
         _send_until_full(left.fileno(), file.fileno(), 5, 10)
+
+
+def error_lines(server: ServerProcess) -> list[dict[str, object]]:
+    return [line for line in server.json_lines() if line["level"] in {"ERROR", "CRITICAL"}]
+
+
+def test_client_reset_before_response(server: ServerProcess) -> None:
+    key = put(server, os.urandom(SIZE))
+    path = f"/files/{key}"
+
+    # The reset arrives before the response starts, so uvicorn drops the
+    # response start and the zero-copy message must not fail on that.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT_S) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: test\r\n\r\n".encode())
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, RESET_ON_CLOSE)
+    wait_until(
+        lambda: any(line.get("path") == path for line in server.json_lines()),
+        GUARD_S,
+        "the access line of the reset request",
+    )
+
+    assert error_lines(server) == []
+
+
+async def test_cancelled_send_waits_for_its_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    finished: list[bool] = []
+
+    def blocking_send(socket_fd: int, fd: int, offset: int, count: int) -> int:
+        release.wait(GUARD_S)
+        finished.append(True)
+        return count
+
+    monkeypatch.setattr(zerocopy, "_send_until_full", blocking_send)
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(zerocopy._finish_in_thread(loop, -1, -1, 0, 10))
+    await asyncio.sleep(0)
+    task.cancel()
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+    assert not task.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert finished == [True]
