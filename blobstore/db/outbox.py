@@ -65,23 +65,43 @@ class OutboxStatus:
 
 async def pending_events(conn: AsyncConnection, limit: int) -> list[PendingEvent]:
     """Return up to `limit` unpublished rows, lowest id first."""
-    result = await conn.execute(
-        select(outbox).where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(limit)
-    )
+    # Only the columns a message needs, unpacked by position, because this read
+    # costs the relay far more CPU per row in Python than it costs PostgreSQL.
+    statement = select(
+        outbox.c.id,
+        outbox.c.event_id,
+        outbox.c.event_type,
+        outbox.c.topic,
+        outbox.c.message_key,
+        outbox.c.payload,
+        outbox.c.created_at,
+        outbox.c.request_id,
+    ).where(outbox.c.published_at.is_(None))
+    result = await conn.execute(statement.order_by(outbox.c.id).limit(limit))
+
     return [
         PendingEvent(
-            id=row.id,
+            id=row_id,
             message=OutboxMessage(
-                event_id=row.event_id,
-                event_type=row.event_type,
-                topic=row.topic,
-                message_key=row.message_key,
-                payload=row.payload,
-                created_at=as_utc(row.created_at),
-                request_id=row.request_id,
+                event_id=event_id,
+                event_type=event_type,
+                topic=topic,
+                message_key=message_key,
+                payload=payload,
+                created_at=as_utc(created_at),
+                request_id=request_id,
             ),
         )
-        for row in result
+        for (
+            row_id,
+            event_id,
+            event_type,
+            topic,
+            message_key,
+            payload,
+            created_at,
+            request_id,
+        ) in result
     ]
 
 

@@ -37,6 +37,12 @@ HEADER_REQUEST_ID = "request_id"
 
 Header = tuple[str, str | bytes | None]
 
+# Sorted keys give the same bytes whichever database returned the payload:
+# PostgreSQL's JSONB does not keep the order in which keys were written. One
+# encoder for every message, because json.dumps with these options builds a
+# new JSONEncoder per call.
+_PAYLOAD_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
 
 @dataclass(frozen=True)
 class EventMessage:
@@ -59,11 +65,7 @@ class RelayedEvent:
 
 def event_message(event: PendingEvent) -> EventMessage:
     outbox_message = event.message
-    # Sorted keys give the same bytes whichever database returned the payload:
-    # PostgreSQL's JSONB does not keep the order in which keys were written.
-    value = json.dumps(
-        outbox_message.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    value = _PAYLOAD_ENCODER.encode(outbox_message.payload)
     schema_version = outbox_message.payload.get("schema_version", SCHEMA_VERSION)
 
     headers: list[Header] = [

@@ -43,6 +43,14 @@ def test_message_carries_key_json_value_and_headers() -> None:
     ]
 
 
+def test_message_value_is_compact_json_with_sorted_keys() -> None:
+    message = event_message(pending())
+
+    assert message.value == (
+        b'{"a":"\xc3\xa9","key":"8d5f2f0e-0000-4000-8000-000000000001","schema_version":1}'
+    )
+
+
 def test_request_id_header_is_added_when_present() -> None:
     message = event_message(pending(request_id="req-7"))
 
