@@ -36,9 +36,9 @@ EXTENSION = "http.response.zerocopysend"
 # One sendfile call per slice, each in a worker thread: the call may wait for
 # the disk when the pages are not cached, which must not stall the event loop.
 SLICE_BYTES = 8 * 1024 * 1024
-# A range this small is sent straight from the event loop: the socket takes
-# it whole, and the pages are almost always cached, so the thread hop would
-# cost more than the call.
+# A range this small is sent straight from the event loop, because the socket
+# usually takes it whole and its pages are usually cached, so a thread hop
+# would cost more than the call.
 INLINE_BYTES = 64 * 1024
 # How long to wait, polling, for uvicorn's own write buffer to empty before
 # the file's bytes may follow the bytes already queued.
@@ -208,7 +208,10 @@ def _send_until_full(socket_fd: int, fd: int, offset: int, count: int) -> int:
         except BlockingIOError:
             break
         if sent == 0:
-            raise StorageError(f"file ended {count - total} bytes before the range to send")
+            raise StorageError(
+                f"file ended {count - total} bytes before the range to send; "
+                "it was truncated during the download"
+            )
         total += sent
     return total
 

@@ -177,9 +177,9 @@ def _fill(ctx: Context) -> None:
 async def _bulk_load(connection: Any, tables: Sequence[str]) -> AsyncIterator[None]:
     """Drop the secondary indexes and foreign keys of `tables` for a bulk insert, then rebuild them.
 
-    Row by row, a million random keys thrash B-tree pages that no longer fit
-    in shared_buffers and the fill takes half an hour; built afterwards from
-    sorted input, the same indexes take seconds. Primary keys stay, so the
+    Inserted row by row, a million random keys thrash B-tree pages that no
+    longer fit in shared_buffers, and the fill took over 25 minutes. Built
+    afterwards from sorted input, the same indexes take seconds. Primary keys stay, so the
     fill still fails on a duplicate.
     """
     indexes = await connection.fetch(

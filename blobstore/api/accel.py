@@ -11,7 +11,7 @@ The shipped config adds back ETag, Repr-Digest, Content-Digest, the safety
 headers and X-Request-ID from `$upstream_http_*` variables. nginx's static
 handler then evaluates Range, If-Range, If-Match and If-Unmodified-Since again
 against its own view of the file, and it does not always reach the service's
-answer: with no ETag of its own it fails every If-Match, it compares
+decision. With no ETag of its own it fails every If-Match, it compares
 If-Unmodified-Since with the file's mtime, and it returns 416 to a malformed
 Range that RFC 9110 lets the service ignore. So the service redirects only
 the requests on which both agree, and streams the others itself.

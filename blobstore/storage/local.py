@@ -47,13 +47,13 @@ TEMP_DIR_NAME = "tmp"
 TEMP_SUFFIX = ".part"
 PROBE_SUFFIX = ".probe"
 
-# Batches at least this large have BLAKE3 computed on a second thread; for
+# Batches at least this large have BLAKE3 computed on a second thread. For
 # smaller ones the hand-off would cost more than the hashing.
 PARALLEL_HASH_BYTES = 64 * 1024
 # Placing a new blob waits on two fsyncs, which hold a thread but no CPU. The
-# filesystem journal commits concurrent fsyncs together, so the more uploads
-# wait at once, the more each commit serves; the default executor's few
-# threads would queue them instead.
+# filesystem journal commits concurrent fsyncs together, so a pool this wide
+# lets one commit serve many uploads, where the default executor's few
+# threads would queue them.
 PLACE_THREADS = 32
 
 _HASHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="blake3")

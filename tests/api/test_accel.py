@@ -91,7 +91,7 @@ async def test_get_of_blob_by_digest_redirects(
     assert response.content == b""
 
 
-async def test_head_is_answered_by_service(accel_client: httpx.AsyncClient, file_url: str) -> None:
+async def test_head_is_served_by_service(accel_client: httpx.AsyncClient, file_url: str) -> None:
     response = await accel_client.head(file_url)
 
     assert response.status_code == 200

@@ -189,7 +189,7 @@ def test_range_with_matching_if_range_returns_206(stack: Stack) -> None:
     ],
     ids=["if-match", "if-unmodified-since", "multi-range", "if-range-other", "if-none-match"],
 )
-def test_conditional_request_gets_service_answer(
+def test_conditional_request_gets_service_response(
     stack: Stack, headers: dict[str, str], status: int, body: bytes
 ) -> None:
     response = httpx.get(stack.file_url, headers=headers, timeout=60)
